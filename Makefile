@@ -1,0 +1,28 @@
+# Two commands do all set-up: `make demo` and `make test` create .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Development/CI installs pin torch (a local CPU wheel here); the package itself accepts torch>=2.1,<3.
+TORCH_PIN := torch==2.13.0
+
+.PHONY: venv demo test bench clean
+
+$(BIN)/sinetune: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check $(TORCH_PIN)
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+venv: $(BIN)/sinetune
+
+demo: venv
+	$(BIN)/sinetune fit astronaut --size 256 --steps 300
+
+test: venv
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/sinetune bench kodak-256 --images 03,19,23
+
+clean:
+	rm -rf $(VENV) runs

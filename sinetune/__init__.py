@@ -1,0 +1,24 @@
+"""sinetune: fit sinusoidal neural networks (TUNER, SIREN) to signals, with control over their frequencies.
+
+Quick start::
+
+    import sinetune
+    result = sinetune.fit("astronaut", method="tuner", size=128)
+    result.metrics["heldout_psnr"]     # dB on held-out pixels
+    result.field                       # nn.Module: (N, 2) coords in [-1, 1] -> (N, 3) RGB
+"""
+
+__version__ = "0.1.0"
+
+from .config import RunConfig, SignalConfig, load_config, save_config  # noqa: E402
+from .errors import SinetuneError  # noqa: E402
+from .methods import METHODS, SirenOptions, TunerOptions  # noqa: E402
+from .runs import FitResult, fit, load_run, render_run, run  # noqa: E402
+from .signals import Signal, load_image  # noqa: E402
+from .training import TrainOptions  # noqa: E402
+
+__all__ = [
+    "METHODS", "FitResult", "RunConfig", "SignalConfig", "Signal", "SinetuneError", "SirenOptions",
+    "TrainOptions", "TunerOptions", "fit", "load_config", "load_image", "load_run", "render_run", "run",
+    "save_config",
+]

@@ -1,0 +1,56 @@
+"""Checkpoints: weights (and frozen buffers) in safetensors, structure rebuilt from the run config.
+
+No pickle anywhere: ``model.safetensors`` holds the ``state_dict`` tensors plus a small string
+metadata header (method, grid shape, channels, format version); ``config.yaml`` holds the options.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from .errors import SinetuneError
+from .methods import get_method
+from .models import SinusoidalField
+
+FORMAT_VERSION = "1"
+
+
+def save_field(field: SinusoidalField, path: Path, method: str, grid_shape: tuple[int, ...], channels: int) -> None:
+    """Write ``field``'s state to ``path`` atomically (temporary file, then rename)."""
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in field.state_dict().items()}
+    metadata = {"format": FORMAT_VERSION, "method": method, "grid_shape": json.dumps(list(grid_shape)),
+                "channels": str(channels)}
+    temporary = Path(path).with_suffix(".tmp")
+    save_file(tensors, str(temporary), metadata=metadata)
+    os.replace(temporary, path)
+
+
+def load_field(path: Path, options, device: torch.device | str = "cpu") -> tuple[SinusoidalField, dict]:
+    """Rebuild a field from ``path`` and its (resolved) method ``options``.
+
+    Returns ``(field, info)`` with ``info = {"method", "grid_shape", "channels"}``.
+    """
+    try:
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise SinetuneError(f"cannot read checkpoint {path}: {error}") from None
+    if metadata.get("format") != FORMAT_VERSION:
+        raise SinetuneError(f"{path} is not a sinetune checkpoint (format {metadata.get('format')!r})")
+    info = {"method": metadata["method"], "grid_shape": tuple(json.loads(metadata["grid_shape"])),
+            "channels": int(metadata["channels"])}
+    method = get_method(info["method"])
+    built = method.build(options, info["grid_shape"], info["channels"], torch.Generator().manual_seed(0))
+    try:
+        built.field.load_state_dict(tensors, strict=True)
+    except RuntimeError as error:
+        raise SinetuneError(f"checkpoint {path} does not match its config: {str(error).splitlines()[0]}") from None
+    return built.field.to(device).eval(), info

@@ -1,0 +1,209 @@
+"""``sinetune`` command line: each command is a thin layer over a public function.
+
+* ``sinetune fit IMAGE``  → :func:`sinetune.runs.run`
+* ``sinetune render RUN`` → :func:`sinetune.runs.render_run`
+* ``sinetune bench NAME`` → :func:`sinetune.bench.run_benchmark`
+* ``sinetune methods``    → :data:`sinetune.methods.METHODS`
+
+Bad input prints one line on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import warnings
+from pathlib import Path
+
+import yaml
+
+from .errors import SinetuneError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # noqa: D102
+        raise SinetuneError(message)
+
+
+def _domain(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sinetune", description="Fit sinusoidal neural networks to signals.")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
+
+    fit = commands.add_parser("fit", help="fit a field to an image and write a run directory")
+    fit.add_argument("image", nargs="?", help="image file or built-in name (astronaut, camera, ...)")
+    fit.add_argument("--method", help="tuner (default) or siren")
+    fit.add_argument("--config", type=Path, help="run config YAML (e.g. a saved config.yaml); flags override it")
+    fit.add_argument("--size", type=int, help="resize so the longer side has N pixels (default 256)")
+    fit.add_argument("--full-size", action="store_true", help="keep the image's own size")
+    fit.add_argument("--steps", type=int, help="optimizer steps (default 300)")
+    fit.add_argument("--holdout", type=float, help="fraction of pixels held out for evaluation (default 0.05)")
+    fit.add_argument("--lr", type=float, help="Adam learning rate (default: the method's)")
+    fit.add_argument("--seed", type=int, help="seed of every random choice (default 0)")
+    fit.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
+    fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="set a method option, e.g. --set period=4 --set block_bounds=[1.0,0.4]")
+    fit.add_argument("--out", type=Path, help="run directory (default runs/NAME-METHOD[-N])")
+    fit.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    render = commands.add_parser("render", help="render a saved run at any resolution or domain")
+    render.add_argument("run_dir", type=Path)
+    render.add_argument("--size", type=int, help="longer side in pixels (default: the training size)")
+    render.add_argument("--domain", type=_domain, nargs=2, metavar=("LOW", "HIGH"), default=(-1.0, 1.0),
+                        help="coordinate range per axis; -1 1 is the training domain, -2 2 extrapolates")
+    render.add_argument("--out", type=Path, help="output PNG (default inside the run directory)")
+    render.add_argument("--overwrite", action="store_true")
+    render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+
+    bench = commands.add_parser("bench", help="run a benchmark and print its table")
+    bench.add_argument("name", help="benchmark name: kodak-256")
+    bench.add_argument("--data", type=Path, help="data directory (default ../shared/data/kodak)")
+    bench.add_argument("--images", help="comma-separated subset, e.g. 03,19,23 (default: all)")
+    bench.add_argument("--methods", default="tuner,siren", help="comma-separated methods")
+    bench.add_argument("--steps", type=int, default=300)
+    bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    bench.add_argument("--out", type=Path, help="directory for results.json and results.md "
+                                                "(default bench-runs/NAME[-N])")
+    bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                       help="override a method option, e.g. --set tuner.period=4")
+
+    commands.add_parser("methods", help="list the available methods")
+    return parser
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``["a=1", "b=[1,2]"]`` → ``{"a": 1, "b": [1, 2]}`` (values parsed as YAML scalars/lists)."""
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SinetuneError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            parsed[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise SinetuneError(f"cannot parse the value of --set {pair!r}") from None
+    return parsed
+
+
+def command_fit(args: argparse.Namespace) -> int:
+    from .config import config_from_dict, config_to_dict, load_config
+    from .runs import default_run_dir, run
+
+    data = config_to_dict(load_config(args.config)) if args.config else {}
+    if args.method:
+        if data.get("method") not in (None, args.method):
+            data["options"] = {}  # the config's options belong to another method
+        data["method"] = args.method
+    signal = dict(data.get("signal") or {})
+    if args.image:
+        signal["path"] = args.image
+    if args.size is not None:
+        signal["size"] = args.size
+    if args.full_size:
+        signal["size"] = None
+    if not signal.get("path") and not args.config:
+        signal["path"] = "astronaut"
+    data["signal"] = signal
+    train = dict(data.get("train") or {})
+    for key in ("steps", "lr"):
+        if getattr(args, key) is not None:
+            train[key] = getattr(args, key)
+    data["train"] = train
+    for key in ("holdout", "seed", "device"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    options = dict(data.get("options") or {})
+    options.update(parse_overrides(args.overrides))
+    data["options"] = options
+    config = config_from_dict(data)
+    if args.out is not None:
+        out = args.out
+    else:
+        out = default_run_dir(Path("runs"), Path(config.signal.path).stem or "signal", config.method)
+    result = run(config, out=out, overwrite=args.overwrite, progress=not args.quiet)
+    metrics = result.metrics
+    heldout = metrics["heldout_psnr"]
+    print(f"run directory: {result.run_dir}")
+    print(f"{config.method} on {metrics['signal']} ({'×'.join(map(str, metrics['grid_shape']))}, "
+          f"{metrics['steps']} steps, {metrics['seconds_per_step_median']:.3f} s/step): "
+          f"train PSNR {metrics['train_psnr']:.2f} dB, "
+          + (f"held-out PSNR {heldout:.2f} dB, " if heldout is not None else "")
+          + f"SSIM {metrics.get('ssim', float('nan')):.4f}, gradient PSNR {metrics.get('gradient_psnr', float('nan')):.2f} dB")
+    if metrics["diverged"]:
+        print("warning: the loss became non-finite; the last finite state was kept", file=sys.stderr)
+    return 0
+
+
+def command_render(args: argparse.Namespace) -> int:
+    from .runs import render_run
+
+    path = render_run(args.run_dir, args.size, tuple(args.domain), args.out, args.overwrite, args.device)
+    print(f"wrote {path}")
+    return 0
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    from .bench import run_benchmark
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    images = [i.strip() for i in args.images.split(",")] if args.images else None
+    overrides: dict[str, dict[str, object]] = {}
+    for key, value in parse_overrides(args.overrides).items():
+        method, dot, option = key.partition(".")
+        if not dot:
+            raise SinetuneError(f"bench --set expects METHOD.KEY=VALUE, got {key!r}")
+        overrides.setdefault(method, {})[option] = value
+    report = run_benchmark(args.name, data_dir=args.data, images=images, methods=methods, steps=args.steps,
+                           device=args.device, out=args.out, overrides=overrides, progress=True)
+    print(report.markdown)
+    print(f"results: {report.out_dir}")
+    return 0
+
+
+def command_methods(args: argparse.Namespace) -> int:
+    from .methods import METHODS
+
+    for name, method in METHODS.items():
+        fields = ", ".join(f.name for f in dataclasses.fields(method.options_type))
+        print(f"{name:8s} {method.description} (lr {method.default_lr:g}; options: {fields})")
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"sinetune: warning: {message}", file=sys.stderr)
+
+
+COMMANDS = {"fit": command_fit, "render": command_render, "bench": command_bench, "methods": command_methods}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sinetune`` script; returns the exit status."""
+    from .runtime import tune_cpu_allocator
+
+    tune_cpu_allocator()
+    try:
+        args = build_parser().parse_args(argv)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            return COMMANDS[args.command](args)
+    except SinetuneError as error:
+        print(f"sinetune: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sinetune: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

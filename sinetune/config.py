@@ -1,0 +1,152 @@
+"""Run configuration: frozen dataclasses that round-trip through ``yaml.safe_dump`` / ``safe_load``.
+
+A saved ``config.yaml`` holds everything needed to re-run a fit (signal, method options with the
+signal-derived values resolved, training options, seed, hold-out fraction, device)::
+
+    signal: {path: astronaut, size: 256}
+    method: tuner
+    options: {input_width: 256, hidden_width: 256, period: 2.1, band_limit: 40, ...}
+    train: {steps: 300, lr: 0.0005, batch_size: null, log_every: 10}
+    seed: 0
+    holdout: 0.05
+    device: auto
+
+Unknown keys and wrongly typed values are errors (a misspelt option never silently falls back).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import dacite
+import yaml
+
+from .errors import SinetuneError
+from .methods import TunerOptions, get_method
+from .training import TrainOptions
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class SignalConfig:
+    """Which signal to fit.
+
+    Attributes:
+        path: image file, or a built-in name (``astronaut``, ``camera``, ...).
+        size: resize so the longer side has this many pixels; ``None`` keeps the file's size.
+    """
+
+    path: str = "astronaut"
+    size: int | None = 256
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A complete, reproducible fit.
+
+    Attributes:
+        signal: see :class:`SignalConfig`.
+        method: registry name (``tuner``, ``siren``).
+        options: the method's options dataclass (e.g. :class:`~sinetune.methods.TunerOptions`).
+        train: see :class:`~sinetune.training.TrainOptions`.
+        seed: seeds every random choice (weights, frequencies, hold-out pixels, mini-batches).
+        holdout: fraction of samples held out for evaluation, in [0, 1).
+        device: ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
+    """
+
+    signal: SignalConfig = field(default_factory=SignalConfig)
+    method: str = "tuner"
+    options: Any = field(default_factory=TunerOptions)
+    train: TrainOptions = field(default_factory=TrainOptions)
+    seed: int = 0
+    holdout: float = 0.05
+    device: Device = "auto"
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses → dicts, tuples → lists, recursively (what safe_dump accepts)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def config_to_dict(config: RunConfig) -> dict[str, Any]:
+    """A plain dict (only YAML-safe types) of ``config``."""
+    return _plain(config)
+
+
+def _int_to_float(value: Any) -> Any:
+    """YAML reads ``lr: 1`` as an int; accept ints where a float is meant (bools stay errors)."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+_DACITE = dacite.Config(strict=True, cast=[tuple], type_hooks={float: _int_to_float})
+
+
+def _typed(data_class: type, data: Any, where: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SinetuneError(f"config section '{where}' must be a mapping")
+    try:
+        return dacite.from_dict(data_class, data, config=_DACITE)
+    except dacite.UnexpectedDataError as error:
+        raise SinetuneError(f"unknown key(s) in '{where}': {', '.join(sorted(error.keys))}") from None
+    except dacite.WrongTypeError as error:
+        raise SinetuneError(f"wrong type for '{where}.{error.field_path}': expected {error.field_type}, "
+                            f"got {error.value!r}") from None
+    except dacite.DaciteError as error:
+        raise SinetuneError(f"invalid '{where}' section: {error}") from None
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Inverse of :func:`config_to_dict`; validates keys and types, one-line errors."""
+    if not isinstance(data, dict):
+        raise SinetuneError("a run config must be a YAML mapping")
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SinetuneError(f"unknown key(s) in run config: {', '.join(unknown)}")
+    method = get_method(str(data.get("method", "tuner")))
+    device = data.get("device", "auto")
+    if device not in ("auto", "cpu", "cuda"):
+        raise SinetuneError(f"device must be auto, cpu or cuda, got {device!r}")
+    holdout = data.get("holdout", 0.05)
+    seed = data.get("seed", 0)
+    if not isinstance(holdout, (int, float)) or isinstance(holdout, bool):
+        raise SinetuneError(f"holdout must be a number, got {holdout!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise SinetuneError(f"seed must be an integer, got {seed!r}")
+    return RunConfig(
+        signal=_typed(SignalConfig, data.get("signal"), "signal"),
+        method=method.name,
+        options=_typed(method.options_type, data.get("options"), "options"),
+        train=_typed(TrainOptions, data.get("train"), "train"),
+        seed=seed,
+        holdout=float(holdout),
+        device=device,
+    )
+
+
+def save_config(config: RunConfig, path: Path) -> None:
+    """Write ``config`` as YAML."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML run config (one-line :class:`SinetuneError` on any problem)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SinetuneError(f"no such config file: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise SinetuneError(f"cannot parse {path}: {first_line}") from None
+    return config_from_dict(data or {})

@@ -1,0 +1,169 @@
+"""TUNER (Novello, Aldana et al., CVPR 2025): frozen integer input frequencies + bounded hidden layer.
+
+Faithful to ``tuner-spec.md`` §1–3 with the documented best readings:
+
+* Input layer ``sin(2π K x / p + φ)``: ``K`` from :func:`sinetune.spectral.sample_input_frequencies`
+  (``e_1 … e_d``, ~70% dense low half-plane square of radius ``l``, the rest a sparse half-plane
+  lattice up to the band-limit ``b``), frozen; phases ``φ ~ U(-π/2, π/2)``, trained.
+* ``b`` and ``l`` follow the signal's resolution (:func:`sinetune.spectral.resolution_defaults`).
+* Hidden sine layer(s) in SIREN convention ``sin(ω_h (W z + b))``; effective weights of the first
+  hidden layer ``Ŵ_ij ~ N(0, (0.3 c_j)²)`` with the column bound ``c_j`` of input frequency ``j``.
+* Bounds per *column*: ``c_j = c_L`` for ``max|K_j| ≤ limit`` else ``c_H`` (general vectors allowed),
+  either clamped after every step or learned as ``Ŵ = c_j tanh(ω_h V)`` with ``λ Σ|c_j|``.
+* Linear output layer, SIREN-uniform ``U(±√(6/n)/ω_h)`` weights, PyTorch-default bias.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import torch
+
+from ..errors import SinetuneError
+from ..models import SineLayer, SinusoidalField, SpectralEncoding, default_linear, uniform_
+from ..spectral import block_column_bounds, max_input_width, resolution_defaults, sample_input_frequencies
+from ..training import BoundPenalty, ColumnClamp, PositiveBounds
+from .base import Built
+
+DEFAULT_LR = 5e-4
+
+
+@dataclass(frozen=True)
+class TunerOptions:
+    """TUNER hyper-parameters. ``None`` means "derive from the signal" (resolved before building).
+
+    Attributes:
+        input_width: ``n_0``, number of input frequencies (including ``e_1 … e_d``).
+        hidden_width: width of every hidden sine layer.
+        hidden_layers: number of hidden sine layers (the paper uses 1).
+        period: ``p``; the field is ``p``-periodic (coordinate units; the domain [-1, 1] has length 2).
+        band_limit: ``b``, max ``max|k_i|`` of an input frequency (integer cycles per period).
+        low_range: ``l``, radius of the dense low square.
+        band_fraction: ``b`` as a fraction of the grid's Nyquist index when ``band_limit`` is None.
+        low_fraction: ``ρ``, share of non-canonical neurons in the low square.
+        input_frequencies: explicit ``K`` as a list of integer rows (overrides sampling; must have
+            ``input_width`` rows).
+        hidden_omega: ``ω_h`` of the hidden layers.
+        bound_mode: ``"clamp"`` (fixed bounds), ``"learned"`` (tanh reparametrisation) or ``"none"``.
+        block_limits: increasing limits on ``max|K_j|``; ``None`` = ``(low_range,)``.
+        block_bounds: bounds on effective weights per block (``len(block_limits) + 1`` values).
+        deep_bound: bound on effective weights of the 2nd+ hidden layers (``None`` = unbounded).
+        bound_penalty: ``λ`` of the learned-bound penalty ``λ Σ_j |c_j|``.
+        hidden_init: ``"tuner"`` (Gaussian N(0, (0.3 c_j)²) effective) or ``"siren"`` (uniform).
+    """
+
+    input_width: int = 256
+    hidden_width: int = 256
+    hidden_layers: int = 1
+    period: float = 2.1
+    band_limit: int | None = None
+    low_range: int | None = None
+    band_fraction: float = 0.3
+    low_fraction: float = 0.7
+    input_frequencies: tuple[tuple[int, ...], ...] | None = None
+    hidden_omega: float = 30.0
+    bound_mode: Literal["clamp", "learned", "none"] = "clamp"
+    block_limits: tuple[int, ...] | None = None
+    block_bounds: tuple[float, ...] = (1.0, 0.6)
+    deep_bound: float | None = 1.0
+    bound_penalty: float = 1e-6
+    hidden_init: Literal["tuner", "siren"] = "tuner"
+
+
+def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
+    """Fill the resolution-derived values (``band_limit``, ``low_range``, ``block_limits``) and validate."""
+    dim = len(grid_shape)
+    if options.input_width < dim + 1:
+        raise SinetuneError(f"input_width {options.input_width} is too small: TUNER needs at least {dim + 1} "
+                            f"input frequencies ({dim} canonical ones and one more)")
+    if options.hidden_width < 1 or options.hidden_layers < 1:
+        raise SinetuneError("hidden_width and hidden_layers must be positive")
+    if not options.period > 0:
+        raise SinetuneError(f"period must be positive, got {options.period}")
+    if not 0 <= options.low_fraction <= 1:
+        raise SinetuneError(f"low_fraction must be in [0, 1], got {options.low_fraction}")
+    if not 0 < options.band_fraction <= 1:
+        raise SinetuneError(f"band_fraction must be in (0, 1], got {options.band_fraction}")
+    if options.input_frequencies is not None:
+        frequencies = np.asarray(options.input_frequencies)
+        if frequencies.ndim != 2 or frequencies.shape[1] != dim:
+            raise SinetuneError(f"input_frequencies must be a list of {dim}-integer rows")
+        if len(frequencies) != options.input_width:
+            raise SinetuneError(f"input_width {options.input_width} does not match the "
+                                f"{len(frequencies)} input_frequencies given")
+        magnitude = int(np.abs(frequencies).max())
+        band_limit = options.band_limit or magnitude
+        low_range = options.low_range or max(1, min(band_limit, magnitude) // 2)
+    else:
+        defaults = resolution_defaults(grid_shape, options.period, options.input_width,
+                                       options.band_fraction, options.low_fraction)
+        band_limit = options.band_limit if options.band_limit is not None else defaults.band_limit
+        low_range = options.low_range if options.low_range is not None else min(defaults.low_range, band_limit)
+        if band_limit < 1 or not 1 <= low_range <= band_limit:
+            raise SinetuneError(f"need 1 ≤ low_range ≤ band_limit, got low_range={low_range}, band_limit={band_limit}")
+        available = max_input_width(band_limit, dim)
+        if options.input_width > available:
+            raise SinetuneError(
+                f"input_width {options.input_width} exceeds the {available} distinct input frequencies below "
+                f"band-limit {band_limit} (set by a {'×'.join(map(str, grid_shape))} grid); "
+                f"use an input_width ≤ {available}, a larger band_limit, or a larger signal")
+    limits = list(options.block_limits) if options.block_limits is not None else [low_range]
+    bounds = list(options.block_bounds)
+    if len(bounds) != len(limits) + 1 or any(not b > 0 for b in bounds):
+        raise SinetuneError(f"block_bounds needs {len(limits) + 1} positive values for block_limits {limits}")
+    if options.bound_mode not in ("clamp", "learned", "none"):
+        raise SinetuneError(f"bound_mode must be clamp, learned or none, got {options.bound_mode!r}")
+    return replace(options, band_limit=int(band_limit), low_range=int(low_range), block_limits=tuple(int(v) for v in limits),
+                   block_bounds=tuple(float(v) for v in bounds))
+
+
+def build(options: TunerOptions, grid_shape: tuple[int, ...], channels: int, generator: torch.Generator) -> Built:
+    """Build a TUNER field for a ``grid_shape`` signal with ``channels`` outputs.
+
+    ``options`` must be resolved (:func:`resolve`). All randomness comes from ``generator``: the
+    frequency sampling uses a numpy generator seeded from it.
+    """
+    dim = len(grid_shape)
+    if options.input_frequencies is not None:
+        frequencies = np.asarray(options.input_frequencies, dtype=np.int64)
+    else:
+        numpy_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        frequencies = sample_input_frequencies(options.input_width, options.band_limit, options.low_range,
+                                               np.random.default_rng(numpy_seed), dim, options.low_fraction)
+    phases = torch.empty(options.input_width)
+    uniform_(phases, math.pi / 2, generator)
+    encoding = SpectralEncoding(torch.from_numpy(frequencies), options.period, phases)
+
+    column_bounds = torch.from_numpy(
+        block_column_bounds(frequencies, tuple(options.block_limits), tuple(options.block_bounds))).float()
+    omega = options.hidden_omega
+    hidden: list[SineLayer] = []
+    constraints, penalties = [], []
+    fan_in = options.input_width
+    for index in range(options.hidden_layers):
+        first = index == 0
+        bounds = column_bounds if first else (
+            torch.full((fan_in,), options.deep_bound) if options.deep_bound is not None else None)
+        mode = options.bound_mode if (first or bounds is not None) else "none"
+        if first and options.hidden_init == "tuner":
+            weight = torch.randn(options.hidden_width, fan_in, generator=generator) * (0.3 * column_bounds)
+        else:
+            weight = torch.empty(options.hidden_width, fan_in)
+            uniform_(weight, math.sqrt(6.0 / fan_in), generator)  # effective SIREN init: ω·U(±√(6/n)/ω)
+        bias = torch.empty(options.hidden_width)
+        uniform_(bias, 1.0 / math.sqrt(fan_in), generator)
+        layer = SineLayer(fan_in, options.hidden_width, omega, weight, bias, mode,
+                          bounds if mode != "none" else None)
+        if mode == "clamp":
+            constraints.append(ColumnClamp(layer))
+        elif mode == "learned":
+            constraints.append(PositiveBounds(layer))
+            penalties.append(BoundPenalty(layer, options.bound_penalty))
+        hidden.append(layer)
+        fan_in = options.hidden_width
+    head = default_linear(fan_in, channels, generator)
+    uniform_(head.weight, math.sqrt(6.0 / fan_in) / omega, generator)
+    return Built(SinusoidalField(encoding, hidden, head), constraints, penalties)

@@ -1,0 +1,115 @@
+"""Image metrics, defined once and used by every method (tuner-spec.md §5).
+
+* **PSNR**: ``10 log10(1 / MSE)``, MSE over samples × channels, values in [0, 1], prediction *not*
+  clipped (as the TUNER code does).
+* **SSIM**: ``skimage.metrics.structural_similarity`` on the prediction clipped to [0, 1], with
+  ``data_range=1`` and Wang et al.'s Gaussian window (σ = 1.5, population covariance).
+* **Gradient PSNR** (``variant="sinetune"``, default): both gradients of the BT.709 gray image in
+  the same unit, *gray levels per pixel*. Target: Sobel (``skimage.filters.sobel`` along each axis,
+  reflect borders) divided by 2, the Sobel gain for a unit ramp. Prediction: the analytic gradient
+  ``∂gray/∂x`` of the field (autograd) times the pixel spacing ``2 / (n - 1)``. Both magnitudes are
+  divided by the *target's* maximum magnitude, then ``PSNR = 10 log10(1 / MSE)`` over the whole grid.
+  ``variant="paper"`` reproduces the TUNER code exactly: BT.601 gray + Sobel / max for the target,
+  BT.709 gray for the prediction, min–max normalised and quantised to 8 bit, MSE in float16.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from skimage.filters import sobel
+from skimage.metrics import structural_similarity
+from torch import nn
+
+from .signals import grid_coordinates
+
+BT709 = (0.2126, 0.7152, 0.0722)
+BT601 = (0.299, 0.587, 0.114)
+SOBEL_RAMP_GAIN = 2.0  # skimage's sobel(axis=...) returns 2 on a ramp of slope 1 per pixel
+
+
+def psnr(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
+    """PSNR in dB of values in [0, 1] (peak 1), no clipping. Shapes must match."""
+    prediction = torch.as_tensor(prediction, dtype=torch.float64)
+    target = torch.as_tensor(target, dtype=torch.float64)
+    if prediction.shape != target.shape:
+        raise ValueError(f"shape mismatch: {tuple(prediction.shape)} vs {tuple(target.shape)}")
+    mse = float(torch.mean((prediction - target) ** 2))
+    return 10.0 * np.log10(1.0 / mse) if mse > 0 else float("inf")
+
+
+def ssim(prediction: np.ndarray, target: np.ndarray) -> float:
+    """SSIM of ``(H, W, C)`` images in [0, 1] (prediction clipped), Gaussian window σ = 1.5."""
+    return float(structural_similarity(
+        np.clip(prediction, 0, 1).astype(np.float64), target.astype(np.float64), data_range=1.0,
+        channel_axis=-1, gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+
+
+def gray(values: np.ndarray, weights: tuple[float, float, float] = BT709) -> np.ndarray:
+    """``(H, W, C)`` → ``(H, W)`` luma with the given RGB weights (C = 1 passes through)."""
+    if values.shape[-1] == 1:
+        return values[..., 0]
+    return values[..., :3] @ np.asarray(weights, dtype=values.dtype)
+
+
+def sobel_gradient(gray_image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(gx, gy)`` of a 2-D array in gray levels per pixel (x along columns, y along rows)."""
+    image = gray_image.astype(np.float64)
+    return sobel(image, axis=1) / SOBEL_RAMP_GAIN, sobel(image, axis=0) / SOBEL_RAMP_GAIN
+
+
+def field_gradient(
+    field: nn.Module,
+    grid_shape: tuple[int, int],
+    weights: tuple[float, float, float] = BT709,
+    chunk: int = 32768,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic gradient of the field's gray output on an ``(H, W)`` grid over [-1, 1]².
+
+    Returns ``(gx, gy)``, each ``(H, W)``, in gray levels per *pixel* (∂/∂x times ``2 / (W - 1)``,
+    ∂/∂y times ``2 / (H - 1)``).
+    """
+    height, width = grid_shape
+    device = next(field.parameters()).device
+    coords = grid_coordinates(grid_shape)
+    gradients = []
+    for start in range(0, len(coords), chunk):
+        points = coords[start:start + chunk].to(device).requires_grad_(True)
+        output = field(points)
+        if output.shape[1] == 1:
+            luma = output[:, 0]
+        else:
+            luma = output[:, :3] @ torch.tensor(weights, dtype=output.dtype, device=device)
+        (gradient,) = torch.autograd.grad(luma.sum(), points)
+        gradients.append(gradient.detach().cpu())
+    gradient = torch.cat(gradients).double().numpy()
+    gx = gradient[:, 0].reshape(height, width) * (2.0 / (width - 1))
+    gy = gradient[:, 1].reshape(height, width) * (2.0 / (height - 1))
+    return gx, gy
+
+
+def gradient_psnr(
+    field: nn.Module,
+    target: np.ndarray,
+    variant: Literal["sinetune", "paper"] = "sinetune",
+) -> float:
+    """Gradient PSNR of a field against an ``(H, W, C)`` target image (see module docstring)."""
+    grid_shape = target.shape[:2]
+    if variant == "paper":
+        target_magnitude = np.hypot(*sobel_gradient(gray(target, BT601)))
+        target_map = target_magnitude / max(target_magnitude.max(), 1e-12)
+        predicted = np.hypot(*field_gradient(field, grid_shape, BT709))
+        span = predicted.max() - predicted.min()
+        predicted = (predicted - predicted.min()) / (span if span > 0 else 1.0)
+        predicted = np.round(predicted * 255.0).astype(np.uint8).astype(np.float64) / 255.0
+        mse = float(np.mean(((predicted - target_map) ** 2).astype(np.float16), dtype=np.float64))
+    elif variant == "sinetune":
+        target_magnitude = np.hypot(*sobel_gradient(gray(target)))
+        scale = max(target_magnitude.max(), 1e-12)
+        predicted = np.hypot(*field_gradient(field, grid_shape))
+        mse = float(np.mean((predicted / scale - target_magnitude / scale) ** 2))
+    else:
+        raise ValueError(f"unknown gradient PSNR variant {variant!r}")
+    return 10.0 * np.log10(1.0 / mse) if mse > 0 else float("inf")

@@ -1,0 +1,303 @@
+"""The public workflow: signal → method → fit → evaluate → run directory (and back, for renders).
+
+A run directory holds ``config.yaml`` (re-runs the same fit), ``metrics.json``,
+``model.safetensors``, ``log.csv`` and the PNGs ``reconstruction``, ``error``, ``spectrum``,
+``gradient`` and ``curves``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import platform
+import shutil
+import statistics
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .checkpoint import load_field, save_field
+from .config import RunConfig, SignalConfig, config_to_dict, load_config, save_config
+from .errors import SinetuneError
+from .methods import get_method
+from .metrics import field_gradient, gradient_psnr, psnr, sobel_gradient, ssim, gray
+from .models import SinusoidalField
+from .render import render_field, save_curves, save_error, save_gradient, save_image, save_spectrum
+from .signals import Signal, holdout_mask, load_image
+from .training import TrainOptions, TrainResult, train
+
+RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.png",
+             "error.png", "spectrum.png", "gradient.png", "curves.png")
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` / :func:`run` return.
+
+    Attributes:
+        field: the trained ``nn.Module`` (coordinates ``(N, d)`` in [-1, 1] → values ``(N, C)``).
+        config: the resolved config (signal-derived defaults and the learning rate filled in).
+        metrics: the contents of ``metrics.json``.
+        history: the logged training curve (see :class:`~sinetune.training.TrainResult`).
+        signal: the signal that was fitted.
+        heldout: boolean mask over the flattened samples, ``True`` = held out.
+        run_dir: the run directory, or ``None`` when nothing was written.
+        paths: name → path of every file written.
+    """
+
+    field: SinusoidalField
+    config: RunConfig
+    metrics: dict[str, Any]
+    history: list[dict[str, float]]
+    signal: Signal
+    heldout: np.ndarray
+    run_dir: Path | None = None
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SinetuneError("--device cuda was asked for but no CUDA device is available")
+    if device not in ("cpu", "cuda"):
+        raise SinetuneError(f"device must be auto, cpu or cuda, got {device!r}")
+    return torch.device(device)
+
+
+def prepare_run_dir(path: Path, overwrite: bool) -> Path:
+    """Create ``path`` for a new run; an existing non-empty directory needs ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SinetuneError(f"output path exists and is not a directory: {path}")
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise SinetuneError(f"run directory {path} already exists; pass --overwrite to replace it")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_run_dir(root: Path, signal_name: str, method: str) -> Path:
+    """``root/NAME-METHOD``, or ``…-2``, ``…-3`` if taken (never an existing directory)."""
+    base = Path(root) / f"{signal_name}-{method}"
+    candidate, index = base, 1
+    while candidate.exists():
+        index += 1
+        candidate = base.with_name(f"{base.name}-{index}")
+    return candidate
+
+
+def run(
+    config: RunConfig,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    signal: Signal | None = None,
+) -> FitResult:
+    """Fit as described by ``config``; write a run directory to ``out`` (if given).
+
+    Args:
+        config: the run description (:class:`~sinetune.config.RunConfig`).
+        out: run directory; must not exist (or be empty) unless ``overwrite``. ``None``: write nothing.
+        overwrite: replace an existing run directory.
+        progress: show a progress bar.
+        signal: an already loaded signal (skips loading ``config.signal``).
+    """
+    config.train.validate()
+    if not 0 <= config.holdout < 1:
+        raise SinetuneError(f"holdout must be in [0, 1), got {config.holdout}")
+    device = resolve_device(config.device)
+    method = get_method(config.method)
+    if not isinstance(config.options, method.options_type):
+        raise SinetuneError(f"options for method {method.name!r} must be {method.options_type.__name__}")
+    if signal is None:
+        signal = load_image(config.signal.path, config.signal.size)
+    options = method.resolve(config.options, signal.grid_shape)
+    config = replace(config, options=options,
+                     train=replace(config.train, lr=config.train.lr or method.default_lr))
+    run_dir = prepare_run_dir(Path(out), overwrite) if out is not None else None
+
+    generator = torch.Generator().manual_seed(config.seed)
+    built = method.build(options, signal.grid_shape, signal.channels, generator)
+    fitted = built.field.to(device)
+    coords, values = signal.coords(), signal.flat_values()
+    mask = holdout_mask(len(coords), config.holdout, np.random.default_rng([config.seed, 1]))
+    keep = torch.from_numpy(~mask)
+    held = torch.from_numpy(mask)
+    trained = train(fitted, coords[keep], values[keep], config.train, config.train.lr, built.constraints,
+                    built.penalties, heldout=(coords[held], values[held]) if mask.any() else None,
+                    generator=generator, progress=progress)
+    fitted.eval()
+    prediction = render_field(fitted, signal.grid_shape)
+    metrics = evaluate(fitted, signal, prediction, mask, trained, config)
+    result = FitResult(fitted, config, metrics, trained.history, signal, mask, run_dir)
+    if run_dir is not None:
+        result.paths = write_run(run_dir, result, prediction)
+    return result
+
+
+def evaluate(fitted: SinusoidalField, signal: Signal, prediction: np.ndarray, mask: np.ndarray,
+             trained: TrainResult, config: RunConfig) -> dict[str, Any]:
+    """All metrics of a fitted image (see :mod:`sinetune.metrics` for the definitions)."""
+    flat_prediction = prediction.reshape(-1, signal.channels)
+    flat_target = signal.values.reshape(-1, signal.channels)
+    metrics: dict[str, Any] = {
+        "signal": signal.name,
+        "source": signal.source,
+        "grid_shape": list(signal.grid_shape),
+        "channels": signal.channels,
+        "method": config.method,
+        "steps": len(trained.step_seconds),
+        "diverged": trained.diverged,
+        "train_psnr": psnr(flat_prediction[~mask], flat_target[~mask]),
+        "heldout_psnr": psnr(flat_prediction[mask], flat_target[mask]) if mask.any() else None,
+        "full_psnr": psnr(flat_prediction, flat_target),
+        "heldout_fraction": config.holdout,
+        "heldout_count": int(mask.sum()),
+        "parameters": sum(p.numel() for p in fitted.parameters() if p.requires_grad),
+        "seconds_per_step_median": statistics.median(trained.step_seconds) if trained.step_seconds else None,
+        "train_seconds": sum(trained.step_seconds),
+        "device": str(next(fitted.parameters()).device),
+        "versions": {"sinetune": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "definitions": "PSNR 10log10(1/MSE) on [0,1], unclipped; SSIM skimage Gaussian σ=1.5 data_range=1; "
+                       "gradient_psnr: BT.709 gray, gray levels per pixel, / target max (sinetune.metrics)",
+    }
+    if signal.dim == 2:
+        metrics["ssim"] = ssim(prediction, signal.values)
+        metrics["gradient_psnr"] = gradient_psnr(fitted, signal.values)
+        metrics["gradient_psnr_paper"] = gradient_psnr(fitted, signal.values, variant="paper")
+    return metrics
+
+
+def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray) -> dict[str, Path]:
+    """Write every run file; returns name → path."""
+    paths = {name.split(".")[0]: run_dir / name for name in RUN_FILES}
+    save_config(result.config, paths["config"])
+    paths["metrics"].write_text(json.dumps(_finite(result.metrics), indent=2) + "\n")
+    save_field(result.field, paths["model"], result.config.method, result.signal.grid_shape, result.signal.channels)
+    with paths["log"].open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["step", "loss", "train_psnr", "heldout_psnr", "elapsed_s"])
+        writer.writeheader()
+        writer.writerows(result.history)
+    target = result.signal.values
+    save_image(prediction, paths["reconstruction"])
+    save_error(prediction, target, paths["error"])
+    save_spectrum(prediction, target, paths["spectrum"])
+    predicted_gradient = np.hypot(*field_gradient(result.field, result.signal.grid_shape))
+    save_gradient(predicted_gradient, np.hypot(*sobel_gradient(gray(target))), paths["gradient"])
+    save_curves(result.history, paths["curves"])
+    return paths
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def fit(
+    signal: str | Path | Signal = "astronaut",
+    method: str = "tuner",
+    *,
+    size: int | None = 256,
+    options: Any = None,
+    train_options: TrainOptions | None = None,
+    seed: int = 0,
+    holdout: float = 0.05,
+    device: str = "auto",
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> FitResult:
+    """Fit a sinusoidal field to an image — the one-call Python entry point.
+
+    Args:
+        signal: image path, built-in name (``"astronaut"``) or a loaded :class:`~sinetune.signals.Signal`.
+        method: ``"tuner"`` or ``"siren"`` (see ``sinetune.methods.METHODS``).
+        size: longer side after resizing (ignored for a loaded ``Signal``); ``None`` keeps the size.
+        options: the method's options dataclass; ``None`` uses its defaults.
+        train_options: :class:`~sinetune.training.TrainOptions`; ``None`` = 300 full-batch steps.
+        seed: seeds weights, frequencies, the hold-out split and mini-batches.
+        holdout: fraction of pixels held out for evaluation.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        out: run directory to write (``None``: nothing written).
+        overwrite: replace an existing run directory.
+        progress: show a progress bar.
+
+    Example::
+
+        result = sinetune.fit("astronaut", "tuner", size=128, train_options=TrainOptions(steps=200))
+        result.metrics["heldout_psnr"]        # dB
+        values = result.field(coords)          # (N, 2) in [-1, 1] -> (N, 3)
+    """
+    registry_entry = get_method(method)
+    loaded = signal if isinstance(signal, Signal) else None
+    signal_config = SignalConfig(path=loaded.source if loaded else str(signal), size=None if loaded else size)
+    config = RunConfig(signal=signal_config, method=method,
+                       options=options if options is not None else registry_entry.options_type(),
+                       train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device)
+    return run(config, out=out, overwrite=overwrite, progress=progress, signal=loaded)
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[SinusoidalField, RunConfig, dict]:
+    """Load a run directory: ``(field, config, info)`` with ``info`` = method, grid_shape, channels."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SinetuneError(f"no such run directory: {run_dir}")
+    for name in ("config.yaml", "model.safetensors"):
+        if not (run_dir / name).is_file():
+            raise SinetuneError(f"{run_dir} is not a run directory (missing {name})")
+    config = load_config(run_dir / "config.yaml")
+    fitted, info = load_field(run_dir / "model.safetensors", config.options, resolve_device(device))
+    return fitted, config, info
+
+
+def render_run(
+    run_dir: str | Path,
+    size: int | None = None,
+    domain: tuple[float, float] = (-1.0, 1.0),
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    device: str = "cpu",
+) -> Path:
+    """Render a saved field to a PNG at any resolution and domain.
+
+    Args:
+        run_dir: a run directory written by :func:`run`.
+        size: longer side of the render in pixels (aspect kept); ``None`` = the training grid.
+        domain: coordinate range per axis; (-1, 1) is the training domain, (-2, 2) extrapolates.
+        out: output PNG; default ``RUN_DIR/render-HxW[-domain-A_B].png``. Never overwritten unless
+            ``overwrite``.
+    """
+    fitted, _, info = load_run(run_dir, device)
+    height, width = info["grid_shape"]
+    if size is not None:
+        if not 2 <= size <= 16384:
+            raise SinetuneError(f"render size must be between 2 and 16384, got {size}")
+        scale = size / max(height, width)
+        height, width = max(2, round(height * scale)), max(2, round(width * scale))
+    if not domain[1] > domain[0]:
+        raise SinetuneError(f"domain must be increasing, got {domain[0]} {domain[1]}")
+    if out is None:
+        suffix = "" if tuple(domain) == (-1.0, 1.0) else f"-domain{domain[0]:g}_{domain[1]:g}"
+        out = Path(run_dir) / f"render-{height}x{width}{suffix}.png"
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise SinetuneError(f"{out} already exists; pass --overwrite to replace it")
+    save_image(render_field(fitted, (height, width), domain), out)
+    return out
+
+
+__all__ = ["FitResult", "fit", "load_run", "render_run", "run", "resolve_device", "config_to_dict", "load_config"]

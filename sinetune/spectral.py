@@ -1,0 +1,216 @@
+"""Integer input frequencies, band-limits and spectra (tuner-spec.md §2, §5).
+
+Units used throughout:
+
+* An input frequency is an integer vector ``k`` (cycles per period ``p``). Its angular frequency is
+  ``2π k / p`` radians per unit coordinate, and the field it generates is ``p``-periodic.
+* A signal sampled with ``N`` points on ``[-1, 1]`` (endpoints included) has spacing ``2 / (N - 1)``,
+  so its Nyquist frequency in these integer units is ``k_nyq = p (N - 1) / 4``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def nyquist_index(samples: int, period: float) -> float:
+    """Nyquist frequency of ``samples`` points on [-1, 1], in integer cycles per ``period``.
+
+    A sinusoid ``sin(2π k x / p)`` makes ``2 k / p`` cycles over the domain of length 2; the grid
+    resolves at most ``(samples - 1) / 2`` of them, hence ``k_nyq = p (samples - 1) / 4``.
+    """
+    return period * (samples - 1) / 4.0
+
+
+@dataclass(frozen=True)
+class BandDefaults:
+    """Resolution-derived TUNER frequency ranges (integer units, see module docstring).
+
+    Attributes:
+        band_limit: ``b``, the largest ``max(|k_x|, |k_y|)`` of a sparse high input frequency.
+        low_range: ``l``, half-width of the dense low square ``[0, l] × [-l, l]``.
+        nyquist: ``k_nyq`` of the coarsest axis, for reference.
+    """
+
+    band_limit: int
+    low_range: int
+    nyquist: float
+
+
+def half_plane_count(radius: int, dim: int = 2) -> int:
+    """Number of half-plane integer vectors ``k ≠ 0`` with ``max|k_i| ≤ radius`` (one of ±k each)."""
+    return ((2 * radius + 1) ** dim - 1) // 2
+
+
+def resolution_defaults(
+    grid_shape: tuple[int, ...],
+    period: float,
+    input_width: int,
+    band_fraction: float = 0.3,
+    low_fraction: float = 0.7,
+) -> BandDefaults:
+    """Derive TUNER's band-limit ``b`` and low range ``l`` from the sampling grid.
+
+    Rule (documented in the README, tested in ``tests/test_spectral.py``):
+
+    * ``b = max(1, floor(band_fraction · k_nyq))`` with ``k_nyq = p (N - 1) / 4`` and ``N`` the
+      smallest grid side. The default fraction 0.3 reproduces the authors' 512² choices (b = 85 at
+      p = 2.1; b ≈ 156 at p = 4) and scales them to any resolution, so the generated frequencies
+      (sums of a high sample and a few low ones) stay below Nyquist instead of fitting aliases.
+    * ``l`` is the smallest radius whose half-plane square holds the ``low_fraction`` share of the
+      input neurons (so the low block is dense), capped at ``b // 2`` so low frequencies stay low.
+    """
+    if period <= 0:
+        raise ValueError(f"period must be positive, got {period}")
+    if not 0 < band_fraction <= 1:
+        raise ValueError(f"band_fraction must be in (0, 1], got {band_fraction}")
+    dim = len(grid_shape)
+    nyq = nyquist_index(min(grid_shape), period)
+    band_limit = max(1, int(math.floor(band_fraction * nyq)))
+    n_low = round(low_fraction * max(input_width - dim, 0))
+    low_range = 1
+    while half_plane_count(low_range, dim) - dim < n_low and low_range < band_limit:
+        low_range += 1
+    low_range = max(1, min(low_range, band_limit // 2 if band_limit >= 2 else 1))
+    return BandDefaults(band_limit=band_limit, low_range=low_range, nyquist=nyq)
+
+
+def half_plane_points(radius: int, dim: int = 2, step: int = 1) -> np.ndarray:
+    """All integer vectors on the lattice ``step·Z^dim`` with ``0 < max|k_i| ≤ radius`` in a half-space.
+
+    The half-space keeps ``k`` whose first non-zero coordinate is positive, so exactly one of ``k``
+    and ``-k`` is present (they give the same sinusoid up to phase). Returns ``(M, dim)`` int64, in
+    lexicographic order.
+    """
+    axis = np.arange(-(radius // step) * step, radius + 1, step, dtype=np.int64)
+    grids = np.meshgrid(*([axis] * dim), indexing="ij")
+    points = np.stack([g.reshape(-1) for g in grids], axis=1)
+    nonzero = points != 0
+    has_any = nonzero.any(axis=1)
+    first = np.argmax(nonzero, axis=1)
+    sign_first = points[np.arange(len(points)), first]
+    return points[has_any & (sign_first > 0)]
+
+
+def canonical_half_plane(frequencies: np.ndarray) -> np.ndarray:
+    """Flip each row ``k`` to the representative of ``±k`` whose first non-zero entry is positive."""
+    k = np.asarray(frequencies, dtype=np.int64).copy()
+    nonzero = k != 0
+    first = np.argmax(nonzero, axis=1)
+    sign = np.sign(k[np.arange(len(k)), first])
+    sign[sign == 0] = 1
+    return k * sign[:, None]
+
+
+def sample_input_frequencies(
+    count: int,
+    band_limit: int,
+    low_range: int,
+    rng: np.random.Generator,
+    dim: int = 2,
+    low_fraction: float = 0.7,
+) -> np.ndarray:
+    """TUNER spectral-sampling initialisation: dense low plus sparse high integer frequencies.
+
+    Clean re-implementation of tuner-spec.md §2 ("recommended"): the canonical vectors
+    ``e_1 … e_d`` first; then ``round(low_fraction · (count - d))`` distinct draws from the
+    half-plane square ``max|k| ≤ low_range``; then the remaining neurons as distinct draws from a
+    regular half-plane lattice of spacing ``s`` inside ``max|k| ≤ band_limit`` and outside the low
+    square, with ``s`` the largest spacing that offers enough points. No duplicates, deterministic
+    given ``rng``.
+
+    Args:
+        count: number of input neurons ``n_0`` (rows of the result), including ``e_1 … e_d``.
+        band_limit: ``b``, bound on ``max|k_i|`` of every frequency.
+        low_range: ``l``, half-width of the dense low square (``l ≤ b``).
+        rng: numpy generator; the only source of randomness.
+        dim: input dimension ``d``.
+        low_fraction: share ``ρ`` of the non-canonical neurons drawn from the low square.
+
+    Returns:
+        ``(count, dim)`` int64 array ``K``, half-plane, unique rows, ``max|K| ≤ band_limit``.
+
+    Raises:
+        ValueError: if ``count`` is smaller than ``dim + 1`` or larger than the number of distinct
+            half-plane frequencies inside the band (see :func:`max_input_width`).
+    """
+    if count < dim + 1:
+        raise ValueError(f"input width {count} is too small: it needs at least {dim + 1} neurons "
+                         f"({dim} canonical frequencies and one more)")
+    if low_range < 1 or band_limit < low_range:
+        raise ValueError(f"need 1 ≤ low_range ≤ band_limit, got low_range={low_range}, band_limit={band_limit}")
+    available = half_plane_count(band_limit, dim)
+    if count > available:
+        raise ValueError(f"input width {count} exceeds the {available} distinct half-plane frequencies "
+                         f"with max|k| ≤ {band_limit}; use a width ≤ {available} or a larger band-limit")
+    canonical = np.eye(dim, dtype=np.int64)
+    chosen = {tuple(row) for row in canonical}
+
+    low_candidates = [p for p in map(tuple, half_plane_points(low_range, dim)) if p not in chosen]
+    n_low = min(round(low_fraction * (count - dim)), len(low_candidates))
+    low_pick = rng.choice(len(low_candidates), size=n_low, replace=False)
+    low = np.array([low_candidates[i] for i in np.sort(low_pick)], dtype=np.int64).reshape(-1, dim)
+    chosen.update(map(tuple, low))
+
+    n_high = count - dim - n_low
+    high = np.zeros((0, dim), dtype=np.int64)
+    if n_high > 0:
+        step = max(1, int(band_limit * (2.0 / n_high) ** (1.0 / dim)) + 1)
+        while True:
+            lattice = half_plane_points(band_limit, dim, step)
+            outside_low = np.abs(lattice).max(axis=1) > low_range
+            candidates = [p for p in map(tuple, lattice[outside_low]) if p not in chosen]
+            if len(candidates) >= n_high or step == 1:
+                break
+            step -= 1
+        if len(candidates) < n_high:  # only possible at step 1: fill from the low square leftovers
+            candidates += [p for p in map(tuple, half_plane_points(low_range, dim))
+                           if p not in chosen and p not in set(candidates)]
+        high_pick = rng.choice(len(candidates), size=n_high, replace=False)
+        high = np.array([candidates[i] for i in np.sort(high_pick)], dtype=np.int64)
+    return np.concatenate([canonical, low, high], axis=0)
+
+
+def max_input_width(band_limit: int, dim: int = 2) -> int:
+    """Largest input width whose frequencies can all be distinct inside the band."""
+    return half_plane_count(band_limit, dim)
+
+
+def block_column_bounds(
+    frequencies: np.ndarray,
+    limits: tuple[int, ...],
+    bounds: tuple[float, ...],
+) -> np.ndarray:
+    """Per-column bounds ``c_j`` from frequency blocks (tuner-spec.md §3a, §7.1).
+
+    Column ``j`` gets ``bounds[i]`` where ``i`` is the number of ``limits`` strictly below
+    ``max_i |K_j,i|`` (a frequency equal to a limit belongs to the lower block). With one limit
+    ``L`` and bounds ``(c_L, c_H)``: ``c_j = c_L`` if ``max|K_j| ≤ L`` else ``c_H``.
+
+    Args:
+        frequencies: ``(n_0, d)`` integer input frequencies.
+        limits: increasing block limits in integer units.
+        bounds: ``len(limits) + 1`` bounds on the effective weights (radians per unit activation).
+
+    Returns:
+        ``(n_0,)`` float array of bounds.
+    """
+    if len(bounds) != len(limits) + 1:
+        raise ValueError(f"need len(bounds) == len(limits) + 1, got {len(bounds)} bounds for {len(limits)} limits")
+    if any(b <= 0 for b in bounds):
+        raise ValueError(f"bounds must be positive, got {bounds}")
+    if list(limits) != sorted(limits):
+        raise ValueError(f"limits must be increasing, got {limits}")
+    magnitude = np.abs(np.asarray(frequencies)).max(axis=1)
+    block = np.searchsorted(np.asarray(limits), magnitude, side="left")
+    return np.asarray(bounds, dtype=np.float64)[block]
+
+
+def log_magnitude_spectrum(gray: np.ndarray) -> np.ndarray:
+    """Centred ``log(1 + |FFT|)`` of a 2-D array, min–max normalised to [0, 1] (tuner-spec §5)."""
+    spectrum = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(gray))))
+    low, high = spectrum.min(), spectrum.max()
+    return (spectrum - low) / (high - low) if high > low else np.zeros_like(spectrum)

@@ -1,0 +1,221 @@
+"""One training loop for every method: Adam on MSE, explicit constraints and penalties.
+
+* A *constraint* is an object with ``apply()`` that is called after every optimizer step (e.g.
+  :class:`ColumnClamp`, TUNER's fixed bounds).
+* A *penalty* is an object whose ``__call__()`` returns a scalar loss term added to the MSE (e.g.
+  :class:`BoundPenalty`, TUNER's L1 on learned bounds).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .models import SineLayer
+
+
+class Constraint(Protocol):
+    def apply(self) -> None: ...
+
+
+class Penalty(Protocol):
+    def __call__(self) -> torch.Tensor: ...
+
+
+class ColumnClamp:
+    """Project ``|Ŵ_ij| ≤ c_j`` for a :class:`SineLayer` with ``bound_mode="clamp"`` (tuner-spec §3a).
+
+    The stored weight is ``W = Ŵ / ω``, so it is clamped to ``±c_j / ω`` per *column* ``j`` (input
+    feature) — the intended behaviour, not the official code's per-layer clamp (§8.4).
+    """
+
+    def __init__(self, layer: SineLayer):
+        if layer.bound_mode != "clamp":
+            raise ValueError("ColumnClamp needs a SineLayer with bound_mode='clamp'")
+        self.layer = layer
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        limit = self.layer.column_bounds / self.layer.omega
+        self.layer.weight.copy_(torch.maximum(torch.minimum(self.layer.weight, limit), -limit))
+
+
+class PositiveBounds:
+    """Keep learned bounds non-negative: ``c ← |c|`` after every step (tuner-spec §3b)."""
+
+    def __init__(self, layer: SineLayer):
+        if layer.bound_mode != "learned":
+            raise ValueError("PositiveBounds needs a SineLayer with bound_mode='learned'")
+        self.layer = layer
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        self.layer.column_bounds.abs_()
+
+
+class BoundPenalty:
+    """``λ Σ_j |c_j|`` on a layer's learned column bounds (tuner-spec §3b); gradient ``λ sign(c_j)``."""
+
+    def __init__(self, layer: SineLayer, weight: float):
+        if layer.bound_mode != "learned":
+            raise ValueError("BoundPenalty needs a SineLayer with bound_mode='learned'")
+        self.layer, self.weight = layer, float(weight)
+
+    def __call__(self) -> torch.Tensor:
+        return self.weight * self.layer.column_bounds.abs().sum()
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How a field is optimised.
+
+    Attributes:
+        steps: number of optimizer steps (not epochs).
+        lr: Adam learning rate on the *stored* parameters; ``None`` uses the method's documented
+            default. For sine layers the stored weight is ``W = Ŵ/ω`` so the effective weights move
+            about ``ω·lr`` per step (README, "Learning rate").
+        batch_size: samples per step; ``None`` = full batch (all training samples every step).
+        log_every: evaluate and log every this many steps (and at the last step).
+    """
+
+    steps: int = 300
+    lr: float | None = None
+    batch_size: int | None = None
+    log_every: int = 10
+
+    def validate(self) -> None:
+        from .errors import SinetuneError
+
+        if self.steps < 1:
+            raise SinetuneError(f"steps must be a positive integer, got {self.steps}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise SinetuneError(f"lr must be a positive number, got {self.lr}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise SinetuneError(f"batch_size must be positive, got {self.batch_size}")
+        if self.log_every < 1:
+            raise SinetuneError(f"log_every must be positive, got {self.log_every}")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        history: one dict per logged step: ``step``, ``loss`` (objective of that step, MSE plus
+            penalties), ``train_psnr`` (from the step's MSE, before its update), ``heldout_psnr``
+            (after the update; NaN without held-out data), ``elapsed_s`` (training time so far,
+            evaluation excluded).
+        step_seconds: wall time of every optimizer step (forward, backward, update, constraints).
+        diverged: the loss became non-finite; the field holds the last finite state.
+    """
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)
+    diverged: bool = False
+
+
+def mse_psnr(mse: float) -> float:
+    """PSNR in dB for values in [0, 1]: ``10 log10(1 / mse)``."""
+    return 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
+
+
+@torch.no_grad()
+def predict(field: nn.Module, coords: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    """Evaluate ``field`` on ``(N, d)`` coordinates in chunks; returns ``(N, C)`` on the field's device."""
+    device = next(field.parameters()).device
+    outputs = [field(coords[i:i + chunk].to(device)) for i in range(0, len(coords), chunk)]
+    return torch.cat(outputs) if outputs else torch.zeros(0, field.out_features, device=device)
+
+
+def train(
+    field: nn.Module,
+    coords: torch.Tensor,
+    values: torch.Tensor,
+    options: TrainOptions,
+    lr: float,
+    constraints: list[Constraint] = (),
+    penalties: list[Penalty] = (),
+    heldout: tuple[torch.Tensor, torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+    on_step: Callable[[int, nn.Module], None] | None = None,
+) -> TrainResult:
+    """Fit ``field`` to ``values`` at ``coords`` with Adam on the MSE (+ penalties).
+
+    Args:
+        field: the model, already on its device.
+        coords: ``(N, d)`` training coordinates; values ``(N, C)`` targets (moved to the field's device).
+        options: see :class:`TrainOptions`; ``lr`` is the resolved learning rate.
+        constraints: applied after every optimizer step (and once before the first).
+        penalties: loss terms added to the MSE.
+        heldout: optional ``(coords, values)`` scored at every log step.
+        generator: draws mini-batches (only used when ``options.batch_size`` is set).
+        progress: show a tqdm bar (off when not a terminal).
+        on_step: called as ``on_step(step, field)`` after each step's constraints (for tests, hooks).
+    """
+    device = next(field.parameters()).device
+    coords, values = coords.to(device), values.to(device)
+    if heldout is not None:
+        heldout = (heldout[0].to(device), heldout[1].to(device))
+    trainable = [p for p in field.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=lr)
+    for constraint in constraints:
+        constraint.apply()
+    result = TrainResult()
+    count = len(coords)
+    batch = options.batch_size or count
+    order = torch.arange(count, device=device)
+    cursor = count
+    elapsed = 0.0
+    last_good = copy.deepcopy(field.state_dict())
+    bar = tqdm(range(1, options.steps + 1), disable=not progress or None, desc="fit", unit="step",
+               leave=False, dynamic_ncols=True)
+    for step in bar:
+        started = time.perf_counter()
+        if batch >= count:
+            batch_coords, batch_values = coords, values
+        else:
+            if cursor + batch > count:
+                order = torch.randperm(count, generator=generator).to(device)
+                cursor = 0
+            index = order[cursor:cursor + batch]
+            cursor += batch
+            batch_coords, batch_values = coords[index], values[index]
+        optimizer.zero_grad(set_to_none=True)
+        mse = torch.mean((field(batch_coords) - batch_values) ** 2)
+        loss = mse
+        for penalty in penalties:
+            loss = loss + penalty()
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            field.load_state_dict(last_good)
+            result.diverged = True
+            break
+        loss.backward()
+        optimizer.step()
+        for constraint in constraints:
+            constraint.apply()
+        step_time = time.perf_counter() - started
+        elapsed += step_time
+        result.step_seconds.append(step_time)
+        if on_step is not None:
+            on_step(step, field)
+        if step % options.log_every == 0 or step == options.steps:
+            last_good = copy.deepcopy(field.state_dict())
+            heldout_psnr = math.nan
+            if heldout is not None and len(heldout[0]):
+                prediction = predict(field, heldout[0])
+                heldout_psnr = mse_psnr(float(torch.mean((prediction - heldout[1]) ** 2)))
+            train_psnr = mse_psnr(float(mse.detach()))
+            result.history.append({"step": step, "loss": loss_value, "train_psnr": train_psnr,
+                                   "heldout_psnr": heldout_psnr, "elapsed_s": elapsed})
+            bar.set_postfix(train=f"{train_psnr:.2f}dB", heldout=f"{heldout_psnr:.2f}dB")
+    bar.close()
+    return result
