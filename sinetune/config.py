@@ -94,6 +94,10 @@ def _typed(data_class: type, data: Any, where: str) -> Any:
         data = {}
     if not isinstance(data, dict):
         raise SinetuneError(f"config section '{where}' must be a mapping")
+    hints = {f.name: str(f.type) for f in dataclasses.fields(data_class)}
+    for key, value in data.items():
+        if isinstance(value, bool) and key in hints and "bool" not in hints[key]:
+            raise SinetuneError(f"wrong type for '{where}.{key}': expected {hints[key]}, got {value!r}")
     try:
         return dacite.from_dict(data_class, data, config=_DACITE)
     except dacite.UnexpectedDataError as error:

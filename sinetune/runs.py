@@ -120,12 +120,15 @@ def run(
     if signal is None:
         signal = load_image(config.signal.path, config.signal.size)
     options = method.resolve(config.options, signal.grid_shape)
-    config = replace(config, options=options,
+    # Record what makes the run reproducible from any directory: an absolute path (or built-in
+    # name) and the size the signal actually has.
+    signal_path = signal.source.removeprefix("builtin:") if signal.source else config.signal.path
+    config = replace(config, options=options, signal=SignalConfig(path=signal_path, size=max(signal.grid_shape)),
                      train=replace(config.train, lr=config.train.lr or method.default_lr))
-    run_dir = prepare_run_dir(Path(out), overwrite) if out is not None else None
 
     generator = torch.Generator().manual_seed(config.seed)
     built = method.build(options, signal.grid_shape, signal.channels, generator)
+    run_dir = prepare_run_dir(Path(out), overwrite) if out is not None else None
     fitted = built.field.to(device)
     coords, values = signal.coords(), signal.flat_values()
     mask = holdout_mask(len(coords), config.holdout, np.random.default_rng([config.seed, 1]))
@@ -244,7 +247,8 @@ def fit(
     """
     registry_entry = get_method(method)
     loaded = signal if isinstance(signal, Signal) else None
-    signal_config = SignalConfig(path=loaded.source if loaded else str(signal), size=None if loaded else size)
+    signal_config = SignalConfig(path=str(signal), size=size) if loaded is None else \
+        SignalConfig(path=loaded.source.removeprefix("builtin:"), size=max(loaded.grid_shape))
     config = RunConfig(signal=signal_config, method=method,
                        options=options if options is not None else registry_entry.options_type(),
                        train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device)

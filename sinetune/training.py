@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -113,7 +112,8 @@ class TrainResult:
             (after the update; NaN without held-out data), ``elapsed_s`` (training time so far,
             evaluation excluded).
         step_seconds: wall time of every optimizer step (forward, backward, update, constraints).
-        diverged: the loss became non-finite; the field holds the last finite state.
+        diverged: the loss (or the weights) became non-finite; the field holds the last weights
+            whose loss was finite.
     """
 
     history: list[dict[str, float]] = field(default_factory=list)
@@ -174,7 +174,8 @@ def train(
     order = torch.arange(count, device=device)
     cursor = count
     elapsed = 0.0
-    last_good = copy.deepcopy(field.state_dict())
+    # Weights whose loss was evaluated and finite: restored if a later step goes non-finite.
+    last_good = {name: tensor.detach().clone() for name, tensor in field.state_dict().items()}
     bar = tqdm(range(1, options.steps + 1), disable=not progress or None, desc="fit", unit="step",
                leave=False, dynamic_ncols=True)
     for step in bar:
@@ -198,6 +199,9 @@ def train(
             field.load_state_dict(last_good)
             result.diverged = True
             break
+        with torch.no_grad():
+            for name, tensor in field.state_dict().items():
+                last_good[name].copy_(tensor)
         loss.backward()
         optimizer.step()
         for constraint in constraints:
@@ -208,7 +212,6 @@ def train(
         if on_step is not None:
             on_step(step, field)
         if step % options.log_every == 0 or step == options.steps:
-            last_good = copy.deepcopy(field.state_dict())
             heldout_psnr = math.nan
             if heldout is not None and len(heldout[0]):
                 prediction = predict(field, heldout[0])
@@ -218,4 +221,7 @@ def train(
                                    "heldout_psnr": heldout_psnr, "elapsed_s": elapsed})
             bar.set_postfix(train=f"{train_psnr:.2f}dB", heldout=f"{heldout_psnr:.2f}dB")
     bar.close()
+    if not result.diverged and not all(torch.isfinite(p).all() for p in field.parameters()):
+        field.load_state_dict(last_good)  # the last update produced non-finite weights
+        result.diverged = True
     return result

@@ -87,6 +87,12 @@ def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
         raise SinetuneError(f"low_fraction must be in [0, 1], got {options.low_fraction}")
     if not 0 < options.band_fraction <= 1:
         raise SinetuneError(f"band_fraction must be in (0, 1], got {options.band_fraction}")
+    if not (options.hidden_omega > 0 and math.isfinite(options.hidden_omega)):
+        raise SinetuneError(f"hidden_omega must be a positive number, got {options.hidden_omega}")
+    if options.deep_bound is not None and not options.deep_bound > 0:
+        raise SinetuneError(f"deep_bound must be positive (or null for none), got {options.deep_bound}")
+    if not options.bound_penalty >= 0:
+        raise SinetuneError(f"bound_penalty must be non-negative, got {options.bound_penalty}")
     if options.input_frequencies is not None:
         frequencies = np.asarray(options.input_frequencies)
         if frequencies.ndim != 2 or frequencies.shape[1] != dim:
@@ -94,7 +100,11 @@ def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
         if len(frequencies) != options.input_width:
             raise SinetuneError(f"input_width {options.input_width} does not match the "
                                 f"{len(frequencies)} input_frequencies given")
+        if not (np.abs(frequencies).max(axis=1) > 0).all():
+            raise SinetuneError("input_frequencies must not contain the zero vector")
         magnitude = int(np.abs(frequencies).max())
+        if options.band_limit is not None and options.band_limit < magnitude:
+            raise SinetuneError(f"band_limit {options.band_limit} is below the largest input frequency {magnitude}")
         band_limit = options.band_limit or magnitude
         low_range = options.low_range or max(1, min(band_limit, magnitude) // 2)
     else:
@@ -112,6 +122,8 @@ def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
                 f"use an input_width ≤ {available}, a larger band_limit, or a larger signal")
     limits = list(options.block_limits) if options.block_limits is not None else [low_range]
     bounds = list(options.block_bounds)
+    if any(b <= a for a, b in zip(limits, limits[1:])):
+        raise SinetuneError(f"block_limits must be increasing, got {limits}")
     if len(bounds) != len(limits) + 1 or any(not b > 0 for b in bounds):
         raise SinetuneError(f"block_bounds needs {len(limits) + 1} positive values for block_limits {limits}")
     if options.bound_mode not in ("clamp", "learned", "none"):

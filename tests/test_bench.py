@@ -1,0 +1,138 @@
+"""Benchmark runner on a fake two-image Kodak folder (bench.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import smooth_rgb, write_png
+
+from sinetune import SinetuneError, SirenOptions, TunerOptions
+from sinetune.bench import PlainSineNetwork, plain_step_seconds, run_benchmark
+from sinetune.signals import grid_coordinates
+
+ROW_KEYS = {"image", "method", "train_psnr", "heldout_psnr", "full_psnr", "gradient_psnr", "gradient_psnr_paper",
+            "ssim", "seconds_per_step_median", "diverged", "plain_seconds_per_step", "plain_ratio", "lr"}
+
+
+@pytest.fixture
+def kodak(tmp_path):
+    folder = tmp_path / "kodak"
+    folder.mkdir()
+    write_png(folder / "kodim01.png", smooth_rgb(32, 32))
+    write_png(folder / "kodim02.png", smooth_rgb(32, 32)[::-1].copy())
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _no_default_dirs(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the default bench-runs/ lands in tmp_path
+
+
+def test_benchmark_rows_and_tables(kodak, tmp_path):
+    out = tmp_path / "b"
+    # 32² (16² holds only 12 TUNER frequencies below its band-limit, fewer than width 16)
+    report = run_benchmark("kodak-256", data_dir=kodak, images=["01"], methods=["tuner", "siren"], steps=3,
+                           size=32, width=16, out=out, device="cpu")
+    assert report.out_dir == out
+    data = json.loads((out / "results.json").read_text())
+    rows = data["rows"]
+    assert len(rows) == 2 and [r["method"] for r in rows] == ["tuner", "siren"]
+    assert {r["image"] for r in rows} == {"kodim01"}
+    for row in rows:
+        assert set(row) == ROW_KEYS
+        for key in ("train_psnr", "heldout_psnr", "full_psnr", "gradient_psnr", "ssim"):
+            assert math.isfinite(row[key]), key
+        assert row["plain_ratio"] > 0 and row["plain_seconds_per_step"] > 0
+        assert row["plain_ratio"] == pytest.approx(row["seconds_per_step_median"] / row["plain_seconds_per_step"])
+        assert row["diverged"] is False
+    assert rows[0]["lr"] == 5e-4 and rows[1]["lr"] == 1e-4
+    assert data["steps"] == 3 and data["size"] == 32 and data["width"] == 16 and data["device"] == "cpu"
+    assert data["configs"]["tuner"]["input_width"] == 16 and data["configs"]["siren"]["hidden_layers"] == 1
+    assert data["configs"]["tuner"]["band_limit"] == 4  # resolved options are recorded
+    assert set(data["means"]) == {"tuner", "siren"}
+    assert data["means"]["tuner"]["train_psnr"] == pytest.approx(rows[0]["train_psnr"])
+    markdown = (out / "results.md").read_text()
+    assert markdown.strip() == report.markdown.strip()
+    lines = markdown.splitlines()
+    assert lines[0].startswith("kodak-256: 3 steps, 32², width 16")
+    assert sum(line.startswith("| kodim01 |") for line in lines) == 2
+    assert "| **mean** | **tuner** |" in markdown and "| **mean** | **siren** |" in markdown
+    tuner_mean = next(line for line in lines if "**tuner**" in line)
+    assert f"{rows[0]['train_psnr']:.2f}" in tuner_mean
+    # a second benchmark into the same folder refuses to overwrite the results
+    with pytest.raises(SinetuneError, match="already exists"):
+        run_benchmark("kodak-256", data_dir=kodak, images=["01"], methods=["tuner"], steps=1, size=32, width=16,
+                      out=out, device="cpu")
+
+
+def test_benchmark_means_over_images_and_overrides(kodak, tmp_path):
+    report = run_benchmark("kodak-256", data_dir=kodak, images=None, methods=["tuner"], steps=2, size=32, width=16,
+                           out=tmp_path / "m", device="cpu", overrides={"tuner": {"period": 4.0}})
+    assert [r["image"] for r in report.rows] == ["kodim01", "kodim02"]
+    mean = sum(r["heldout_psnr"] for r in report.rows) / 2
+    assert report.means["tuner"]["heldout_psnr"] == pytest.approx(mean)
+    data = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert data["configs"]["tuner"]["period"] == 4.0
+
+
+def test_default_out_dir_is_fresh(kodak, tmp_path):
+    first = run_benchmark("kodak-256", data_dir=kodak, images=["kodim02"], methods=["siren"], steps=1, size=16,
+                          width=8, device="cpu")
+    second = run_benchmark("kodak-256", data_dir=kodak, images=["kodim02"], methods=["siren"], steps=1, size=16,
+                           width=8, device="cpu")
+    assert first.out_dir.resolve() == tmp_path / "bench-runs" / "kodak-256"
+    assert second.out_dir.resolve() == tmp_path / "bench-runs" / "kodak-256-2"
+    assert (second.out_dir / "results.md").is_file()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "kodak-512"}, "unknown benchmark 'kodak-512'"),
+    ({"data_dir": "missing"}, "benchmark data not found"),
+    ({"images": ["05"]}, "image '05' not found"),
+    ({"methods": ["tuner", "nerf"]}, "unknown method 'nerf'"),
+    ({"steps": 0}, "steps must be positive"),
+])
+def test_benchmark_errors(kodak, tmp_path, kwargs, message):
+    args = {"name": "kodak-256", "data_dir": kodak, "images": ["01"], "methods": ["siren"], "steps": 1, "size": 16,
+            "width": 8, "out": tmp_path / "e", "device": "cpu", **kwargs}
+    if args["data_dir"] == "missing":
+        args["data_dir"] = tmp_path / "missing"
+    with pytest.raises(SinetuneError, match=message):
+        run_benchmark(**args)
+    assert not (tmp_path / "e" / "results.json").exists()
+
+
+def test_benchmark_empty_data_dir(tmp_path):
+    (tmp_path / "none").mkdir()
+    with pytest.raises(SinetuneError, match="no kodim"):
+        run_benchmark("kodak-256", data_dir=tmp_path / "none", steps=1)
+
+
+@pytest.mark.parametrize("method, options", [("tuner", TunerOptions(input_width=16, hidden_width=16)),
+                                             ("siren", SirenOptions(input_width=16, hidden_width=16))])
+def test_plain_step_seconds(method, options):
+    coords = grid_coordinates((16, 16))
+    values = torch.rand(len(coords), 3, generator=torch.Generator().manual_seed(0))
+    seconds = plain_step_seconds(method, options, coords, values, 1e-3, torch.device("cpu"), steps=3, warmup=1)
+    assert isinstance(seconds, float) and 0 < seconds < 5
+
+
+def test_plain_network_shapes_and_frozen_first_layer():
+    frozen = torch.randn(8, 2)
+    network = PlainSineNetwork(2, 8, 6, 3, 1.0, 30.0, 1, frozen)
+    assert not network.first.weight.requires_grad and torch.equal(network.first.weight, frozen)
+    x = torch.rand(5, 2)
+    expected = network.out(torch.sin(30.0 * network.hidden[0](torch.sin(network.first(x)))))
+    torch.testing.assert_close(network(x), expected)
+    trainable = sum(p.numel() for p in network.parameters() if p.requires_grad)
+    assert trainable == 8 + (8 * 6 + 6) + (6 * 3 + 3)
+
+
+def test_benchmark_without_holdout(kodak, tmp_path):
+    report = run_benchmark("kodak-256", data_dir=kodak, images=["01"], methods=["siren"], steps=1, size=16, width=8,
+                           out=tmp_path / "h", holdout=0.0, device="cpu")
+    assert report.rows[0]["heldout_psnr"] is None
+    assert math.isfinite(report.means["siren"]["train_psnr"])

@@ -1,0 +1,181 @@
+"""PSNR, SSIM and gradient metrics on hand-made data (metrics.py, tuner-spec §5)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sinetune.metrics import BT601, BT709, field_gradient, gradient_psnr, gray, psnr, sobel_gradient, ssim
+from sinetune.signals import grid_coordinates
+
+
+class Ramp(nn.Module):
+    """``f(x, y) = a·x + b·y`` (one gray channel)."""
+
+    def __init__(self, a: float, b: float):
+        super().__init__()
+        self.slope = nn.Parameter(torch.tensor([a, b], dtype=torch.float64))
+
+    def forward(self, coords):
+        return (coords.double() @ self.slope)[:, None]
+
+
+class Quadratic(nn.Module):
+    """``f(x, y) = x² + 3xy`` with RGB output (r = f, g = 2f, b = 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, coords):
+        x, y = coords[:, 0], coords[:, 1]
+        f = x ** 2 + 3 * x * y + self.dummy
+        return torch.stack([f, 2 * f, torch.zeros_like(f)], dim=1)
+
+
+def ramp_image(a, b, grid_shape):
+    coords = grid_coordinates(grid_shape).double().numpy()
+    return (coords @ np.array([a, b])).reshape(*grid_shape, 1)
+
+
+def test_psnr_exact_values():
+    target = np.zeros((4, 5, 3))
+    assert psnr(target + 0.1, target) == pytest.approx(20.0, abs=1e-9)  # MSE 0.01
+    assert psnr(target - 0.01, target) == pytest.approx(40.0, abs=1e-9)
+    half = target.copy()
+    half[:1] = 0.2  # a quarter of the entries off by 0.2: MSE = 0.04 / 4 = 0.01
+    assert psnr(half, target) == pytest.approx(20.0, abs=1e-9)
+    half[1:2] = 0.2  # half of them: MSE 0.02
+    assert psnr(half, target) == pytest.approx(10 * math.log10(50), abs=1e-9)
+    assert psnr(target, target) == math.inf
+    assert psnr(torch.full((3, 3), 0.1), torch.zeros(3, 3)) == pytest.approx(20.0, abs=1e-5)
+
+
+def test_psnr_does_not_clip_and_checks_shapes():
+    target = np.ones((2, 2, 1))
+    assert psnr(target + 0.1, target) == pytest.approx(20.0, abs=1e-9)  # 1.1 is not clipped to 1
+    with pytest.raises(ValueError, match="shape mismatch"):
+        psnr(np.zeros((2, 2, 3)), np.zeros((2, 2, 1)))
+
+
+def test_ssim_identical_and_degraded():
+    rng = np.random.default_rng(0)
+    image = rng.random((24, 24, 3))
+    assert ssim(image, image) == pytest.approx(1.0)
+    assert ssim(np.clip(image + 0.2 * rng.standard_normal(image.shape), 0, 1), image) < 0.9
+    # prediction is clipped to [0, 1] before SSIM
+    assert ssim(image + (image > 0.5) * 5.0, np.clip(image + (image > 0.5) * 5.0, 0, 1)) == pytest.approx(1.0)
+
+
+def test_gray_weights():
+    pixel = np.array([[[0.2, 0.5, 0.9]]])
+    assert gray(pixel)[0, 0] == pytest.approx(0.2126 * 0.2 + 0.7152 * 0.5 + 0.0722 * 0.9)
+    assert gray(pixel, BT601)[0, 0] == pytest.approx(0.299 * 0.2 + 0.587 * 0.5 + 0.114 * 0.9)
+    assert sum(BT709) == pytest.approx(1.0) and sum(BT601) == pytest.approx(1.0)
+    one = np.full((2, 3, 1), 0.25)
+    np.testing.assert_array_equal(gray(one), np.full((2, 3), 0.25))
+
+
+@pytest.mark.parametrize("grid_shape", [(8, 12), (17, 9), (32, 32)])
+def test_field_gradient_of_a_ramp_in_pixel_units(grid_shape):
+    a, b = 0.3, -0.2
+    height, width = grid_shape
+    gx, gy = field_gradient(Ramp(a, b), grid_shape)
+    assert gx.shape == gy.shape == grid_shape
+    np.testing.assert_allclose(gx, a * 2 / (width - 1), rtol=1e-6)
+    np.testing.assert_allclose(gy, b * 2 / (height - 1), rtol=1e-6)
+
+
+def test_field_gradient_of_rgb_uses_bt709_gray():
+    grid_shape = (9, 11)
+    gx, gy = field_gradient(Quadratic(), grid_shape)
+    coords = grid_coordinates(grid_shape).double().numpy()
+    x, y = coords[:, 0].reshape(grid_shape), coords[:, 1].reshape(grid_shape)
+    luma = BT709[0] + 2 * BT709[1]  # gray = (0.2126 + 2·0.7152) f
+    np.testing.assert_allclose(gx, luma * (2 * x + 3 * y) * 2 / 10, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gy, luma * 3 * x * 2 / 8, rtol=1e-5, atol=1e-6)
+    gx601, _ = field_gradient(Quadratic(), grid_shape, weights=BT601)
+    np.testing.assert_allclose(gx601, (BT601[0] + 2 * BT601[1]) * (2 * x + 3 * y) * 2 / 10, rtol=1e-5, atol=1e-6)
+
+
+def test_field_gradient_chunking():
+    full = field_gradient(Quadratic(), (16, 16))
+    chunked = field_gradient(Quadratic(), (16, 16), chunk=10)
+    np.testing.assert_allclose(chunked[0], full[0])
+    np.testing.assert_allclose(chunked[1], full[1])
+
+
+@pytest.mark.parametrize("grid_shape", [(8, 12), (32, 32)])
+def test_sobel_gradient_of_a_ramp_matches_the_field_gradient(grid_shape):
+    a, b = 0.3, -0.2
+    height, width = grid_shape
+    image = ramp_image(a, b, grid_shape)[..., 0]
+    sx, sy = sobel_gradient(image)
+    gx, gy = field_gradient(Ramp(a, b), grid_shape)
+    np.testing.assert_allclose(sx[1:-1, 1:-1], a * 2 / (width - 1), rtol=1e-5)
+    np.testing.assert_allclose(sy[1:-1, 1:-1], b * 2 / (height - 1), rtol=1e-5)
+    np.testing.assert_allclose(sx[1:-1, 1:-1], gx[1:-1, 1:-1], rtol=1e-5)
+    np.testing.assert_allclose(sy[1:-1, 1:-1], gy[1:-1, 1:-1], rtol=1e-5)
+    # reflect borders: the one-sided difference halves the derivative across the border
+    np.testing.assert_allclose(sx[:, 0], a / (width - 1), rtol=1e-5)
+    np.testing.assert_allclose(sy[-1, :], b / (height - 1), rtol=1e-5)
+
+
+def expected_ramp_gradient_psnr(a, b, grid_shape):
+    """Gradient PSNR of a ramp field vs its sampled image, from the border analysis (independent of Sobel)."""
+    height, width = grid_shape
+    sa, sb = abs(a) * 2 / (width - 1), abs(b) * 2 / (height - 1)
+    m = math.hypot(sa, sb)  # interior magnitude = target maximum = prediction everywhere
+    side_x = (1 - math.hypot(sa / 2, sb) / m) ** 2  # left/right columns
+    side_y = (1 - math.hypot(sa, sb / 2) / m) ** 2  # top/bottom rows
+    corner = (1 - math.hypot(sa / 2, sb / 2) / m) ** 2
+    mse = (2 * (height - 2) * side_x + 2 * (width - 2) * side_y + 4 * corner) / (height * width)
+    return 10 * math.log10(1 / mse)
+
+
+@pytest.mark.parametrize("grid_shape", [(24, 32), (64, 48)])
+def test_gradient_psnr_of_a_ramp_field(grid_shape):
+    a, b = 0.3, 0.2
+    target = ramp_image(a, b, grid_shape)
+    value = gradient_psnr(Ramp(a, b), target)
+    assert value == pytest.approx(expected_ramp_gradient_psnr(a, b, grid_shape), abs=1e-4)
+    doubled = gradient_psnr(Ramp(2 * a, 2 * b), target)
+    assert doubled < 1.0 < value - 15  # twice the slope: the interior error is the whole magnitude
+    assert doubled == pytest.approx(expected_doubled(a, b, grid_shape), abs=1e-4)
+
+
+def expected_doubled(a, b, grid_shape):
+    height, width = grid_shape
+    sa, sb = a * 2 / (width - 1), b * 2 / (height - 1)
+    m = math.hypot(sa, sb)
+    target = np.full(grid_shape, m)
+    target[:, [0, -1]] = math.hypot(sa / 2, sb)
+    target[[0, -1], :] = math.hypot(sa, sb / 2)
+    target[[0, 0, -1, -1], [0, -1, 0, -1]] = math.hypot(sa / 2, sb / 2)
+    mse = np.mean((2 * m / m - target / m) ** 2)
+    return 10 * math.log10(1 / mse)
+
+
+def test_gradient_psnr_is_high_for_a_large_ramp():
+    target = ramp_image(0.3, 0.2, (256, 256))
+    assert gradient_psnr(Ramp(0.3, 0.2), target) > 30.0
+    assert gradient_psnr(Ramp(0.6, 0.4), target) < 1.0
+
+
+def test_gradient_psnr_paper_variant_differs():
+    grid_shape = (24, 24)
+    coords = grid_coordinates(grid_shape).numpy()
+    x, y = coords[:, 0].reshape(grid_shape), coords[:, 1].reshape(grid_shape)
+    f = x ** 2 + 3 * x * y
+    target = np.stack([f, 2 * f, np.zeros_like(f)], axis=-1)
+    default = gradient_psnr(Quadratic(), target)
+    paper = gradient_psnr(Quadratic(), target, variant="paper")
+    assert math.isfinite(default) and math.isfinite(paper)
+    assert abs(paper - default) > 0.1
+    assert default > 15.0  # the field is the exact signal: only Sobel's discretisation error remains
+    with pytest.raises(ValueError, match="variant"):
+        gradient_psnr(Quadratic(), target, variant="other")
