@@ -142,6 +142,7 @@ def run_benchmark(
     width: int = 256,
     holdout: float = 0.05,
     seed: int = 0,
+    resume: bool = False,
 ) -> BenchReport:
     """Run benchmark ``name`` and write ``results.json`` and ``results.md`` to a fresh directory.
 
@@ -151,6 +152,7 @@ def run_benchmark(
         images: subset (``["03", "19"]`` or stems); ``None`` = all.
         methods: method names, each at its default lr with the protocol's shape.
         overrides: per-method option overrides, e.g. ``{"tuner": {"period": 4}}``.
+        resume: continue an interrupted run in ``out`` (same protocol), skipping finished rows.
     """
     if name not in BENCHMARKS:
         raise SinetuneError(f"unknown benchmark {name!r}; choose one of: {', '.join(BENCHMARKS)}")
@@ -162,16 +164,29 @@ def run_benchmark(
     torch_device = resolve_device(device)
     out_dir = Path(out) if out is not None else _fresh_dir(Path("bench-runs") / name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if (out_dir / "results.json").exists():
-        raise SinetuneError(f"{out_dir / 'results.json'} already exists; choose another --out")
     overrides = overrides or {}
     report = BenchReport(out_dir=out_dir)
     header = {"benchmark": name, "steps": steps, "size": size, "width": width, "holdout": holdout,
               "seed": seed, "device": str(torch_device), "torch": torch.__version__,
-              "threads": torch.get_num_threads(), "configs": {}}
+              "threads": torch.get_num_threads(), "overrides": overrides, "configs": {}}
+    done: set[tuple[str, str]] = set()
+    if (out_dir / "results.json").exists():
+        if not resume:
+            raise SinetuneError(f"{out_dir / 'results.json'} already exists; choose another --out or pass --resume")
+        previous = json.loads((out_dir / "results.json").read_text())
+        protocol = ("benchmark", "steps", "size", "width", "holdout", "seed", "overrides")
+        if any(previous.get(key) != header[key] for key in protocol):
+            raise SinetuneError(f"cannot resume {out_dir}: it was run with a different protocol")
+        report.rows = previous.get("rows", [])
+        header["configs"] = previous.get("configs", {})
+        done = {(row["image"], row["method"]) for row in report.rows}
     for path in paths:
+        if all((path.stem, m) in done for m in methods):
+            continue
         signal = load_image(path, size)
         for method_name in methods:
+            if (path.stem, method_name) in done:
+                continue
             method = get_method(method_name)
             options = method.options_type(**{"input_width": width, "hidden_width": width, "hidden_layers": 1,
                                              **overrides.get(method_name, {})})
@@ -193,6 +208,8 @@ def run_benchmark(
             (out_dir / "results.json").write_text(json.dumps({**header, "rows": report.rows}, indent=1))
     for method_name in methods:
         rows = [r for r in report.rows if r["method"] == method_name]
+        if not rows:
+            continue
         report.means[method_name] = {k: _mean([r[k] for r in rows]) for k in
                                      ("train_psnr", "heldout_psnr", "gradient_psnr", "gradient_psnr_paper",
                                       "ssim", "seconds_per_step_median", "plain_ratio")}

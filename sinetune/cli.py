@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     bench.add_argument("--out", type=Path, help="directory for results.json and results.md "
                                                 "(default bench-runs/NAME[-N])")
+    bench.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="METHOD.KEY=VALUE",
                        help="override a method option, e.g. --set tuner.period=4")
 
@@ -164,7 +165,8 @@ def command_bench(args: argparse.Namespace) -> int:
             raise SinetuneError(f"bench --set expects METHOD.KEY=VALUE, got {key!r}")
         overrides.setdefault(method, {})[option] = value
     report = run_benchmark(args.name, data_dir=args.data, images=images, methods=methods, steps=args.steps,
-                           device=args.device, out=args.out, overrides=overrides, progress=True)
+                           device=args.device, out=args.out, overrides=overrides, progress=True,
+                           resume=args.resume)
     print(report.markdown)
     print(f"results: {report.out_dir}")
     return 0

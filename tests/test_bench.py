@@ -136,3 +136,17 @@ def test_benchmark_without_holdout(kodak, tmp_path):
                            out=tmp_path / "h", holdout=0.0, device="cpu")
     assert report.rows[0]["heldout_psnr"] is None
     assert math.isfinite(report.means["siren"]["train_psnr"])
+
+
+def test_resume_skips_finished_rows_and_refuses_another_protocol(kodak, tmp_path):
+    out = tmp_path / "r"
+    common = dict(data_dir=kodak, methods=["siren"], size=32, width=8, out=out, device="cpu")
+    first = run_benchmark("kodak-256", images=["01"], steps=2, **common)
+    with pytest.raises(SinetuneError, match="already exists"):
+        run_benchmark("kodak-256", images=["01", "02"], steps=2, **common)
+    with pytest.raises(SinetuneError, match="different protocol"):
+        run_benchmark("kodak-256", images=["01", "02"], steps=3, resume=True, **common)
+    resumed = run_benchmark("kodak-256", images=["01", "02"], steps=2, resume=True, **common)
+    assert [r["image"] for r in resumed.rows] == ["kodim01", "kodim02"]
+    assert resumed.rows[0] == first.rows[0]  # the finished row was kept, not re-run
+    assert json.loads((out / "results.json").read_text())["rows"] == resumed.rows
