@@ -81,7 +81,7 @@ def plain_step_seconds(method: str, options: Any, coords: torch.Tensor, values: 
         network = PlainSineNetwork(dim, options.input_width, options.hidden_width, values.shape[1],
                                    getattr(options, "first_omega", 1.0), options.hidden_omega,
                                    options.hidden_layers, frozen).to(device)
-    bound = torch.full((options.input_width,), 0.6 / options.hidden_omega, device=device)
+    bound = torch.full((options.input_width,), 0.4 / options.hidden_omega, device=device)
     optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=lr)
     coords, values = coords.to(device), values.to(device)
     times = []

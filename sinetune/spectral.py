@@ -49,7 +49,7 @@ def resolution_defaults(
     grid_shape: tuple[int, ...],
     period: float,
     input_width: int,
-    band_fraction: float = 0.3,
+    band_fraction: float = 0.2,
     low_fraction: float = 0.7,
 ) -> BandDefaults:
     """Derive TUNER's band-limit ``b`` and low range ``l`` from the sampling grid.
@@ -57,9 +57,10 @@ def resolution_defaults(
     Rule (documented in the README, tested in ``tests/test_spectral.py``):
 
     * ``b = max(1, floor(band_fraction · k_nyq))`` with ``k_nyq = p (N - 1) / 4`` and ``N`` the
-      smallest grid side. The default fraction 0.3 reproduces the authors' 512² choices (b = 85 at
-      p = 2.1; b ≈ 156 at p = 4) and scales them to any resolution, so the generated frequencies
-      (sums of a high sample and a few low ones) stay below Nyquist instead of fitting aliases.
+      smallest grid side. The authors' 512² settings sit at ≈ 0.3 of Nyquist (b = 85 at p = 2.1,
+      b ≈ 156 at p = 4); sinetune defaults to 0.2, so that second-order sums of two high input
+      frequencies (up to 2b) stay well below Nyquist. On Kodak at 256² this kept the held-out PSNR
+      and gained 1–2 dB of gradient PSNR over 0.3 (BENCHMARKS.md, "Choosing the defaults").
     * ``l`` is the smallest radius whose half-plane square holds the ``low_fraction`` share of the
       input neurons (so the low block is dense), capped at ``b // 2`` so low frequencies stay low.
     """

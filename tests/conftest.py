@@ -56,7 +56,7 @@ def rgb_image_wide(tmp_path) -> Path:
 @pytest.fixture
 def tiny_tuner_options() -> TunerOptions:
     """TUNER options that fit a 32² image (band-limit 4 there, 40 frequencies available)."""
-    return TunerOptions(input_width=16, hidden_width=16)
+    return TunerOptions(input_width=16, hidden_width=16, band_fraction=0.3)
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +66,7 @@ def fitted_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("fitted")
     image = write_png(root / "smooth.png", smooth_rgb(32, 32))
-    result = sinetune.fit(str(image), "tuner", size=None, options=TunerOptions(input_width=16, hidden_width=16),
+    result = sinetune.fit(str(image), "tuner", size=None, options=TunerOptions(input_width=16, hidden_width=16, band_fraction=0.3),
                           train_options=TrainOptions(steps=20, log_every=5), seed=3, holdout=0.1, device="cpu",
                           out=root / "run")
     return result, root / "run", image

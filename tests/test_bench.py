@@ -51,7 +51,7 @@ def test_benchmark_rows_and_tables(kodak, tmp_path):
     assert rows[0]["lr"] == 5e-4 and rows[1]["lr"] == 1e-4
     assert data["steps"] == 3 and data["size"] == 32 and data["width"] == 16 and data["device"] == "cpu"
     assert data["configs"]["tuner"]["input_width"] == 16 and data["configs"]["siren"]["hidden_layers"] == 1
-    assert data["configs"]["tuner"]["band_limit"] == 4  # resolved options are recorded
+    assert data["configs"]["tuner"]["band_limit"] == math.floor(0.2 * 2.1 * 31 / 4)  # resolved, recorded
     assert set(data["means"]) == {"tuner", "siren"}
     assert data["means"]["tuner"]["train_psnr"] == pytest.approx(rows[0]["train_psnr"])
     markdown = (out / "results.md").read_text()

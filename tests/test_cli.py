@@ -127,7 +127,7 @@ def bad_files(tmp_path):
     (["fit", "IMAGE", "--set", "input_width=wide"], ["options.input_width"]),
     (["fit", "IMAGE", "--set", "input_width=2"], ["input_width 2 is too small"]),
     (["fit", "IMAGE16", "--full-size", "--set", "input_width=4000"], ["input_width 4000 exceeds", "16×16"]),
-    (["fit", "IMAGE16", "--size", "16", "--set", "input_width=16"], ["input_width 16 exceeds the 12", "16×16"]),
+    (["fit", "IMAGE16", "--size", "16", "--set", "input_width=16"], ["input_width 16 exceeds the 4 distinct", "16×16"]),
     (["fit", "IMAGE", "--size", "4"], ["size must be between"]),
     (["fit", "IMAGE", "--steps", "many"], ["invalid int value"]),
     (["fit", "IMAGE", "--device", "tpu"], ["invalid choice"]),

@@ -124,7 +124,8 @@ def test_tuner_encoding_frequencies_frozen_phases_trainable():
 
 def test_tuner_first_hidden_init_is_gaussian_per_column():
     # wide hidden layer: 2048 rows per column; pooled std per bound group ≈ 0.3 c_j
-    options, built = build("tuner", TunerOptions(input_width=64, hidden_width=2048), grid_shape=(64, 64))
+    options, built = build("tuner", TunerOptions(input_width=64, hidden_width=2048, block_bounds=(1.0, 0.6)),
+                           grid_shape=(64, 64))
     layer = built.field.hidden[0]
     bounds = layer.column_bounds
     effective = layer.effective_weight().detach()
@@ -183,7 +184,7 @@ def test_tuner_field_is_periodic(shift):
 
 def test_tuner_learned_bounds_build():
     options, built = build("tuner", TunerOptions(input_width=32, hidden_width=64, bound_mode="learned",
-                                                 bound_penalty=1e-3))
+                                                 bound_penalty=1e-3, band_fraction=0.3))
     layer = built.field.hidden[0]
     assert layer.bound_mode == "learned"
     assert "hidden.0.column_bounds" in dict(built.field.named_parameters())
@@ -220,7 +221,7 @@ def test_tuner_parameter_count_matches_appendix_b():
     # 416/416/3: 416 (φ) + 416·416 + 416 + 416·3 + 3 = 175 139; Ω (832 integers) frozen
     options, built = build("tuner", TunerOptions(input_width=416, hidden_width=416), grid_shape=(512, 512))
     field = built.field
-    assert options.band_limit == 80
+    assert options.band_limit == 53  # floor(0.2 · 2.1 · 511 / 4)
     trainable = sum(p.numel() for p in field.parameters() if p.requires_grad)
     assert trainable == 175139
     assert field.encoding.input_frequencies.numel() == 832
@@ -228,14 +229,15 @@ def test_tuner_parameter_count_matches_appendix_b():
 
 def test_tuner_explicit_input_frequencies():
     k = [(1, 0), (0, 1), (1, 1), (2, -1), (5, 0), (0, -7)]
-    options, built = build("tuner", TunerOptions(input_width=6, hidden_width=4, input_frequencies=tuple(k)))
+    options, built = build("tuner", TunerOptions(input_width=6, hidden_width=4, input_frequencies=tuple(k),
+                                                block_bounds=(1.0, 0.6)))
     assert built.field.encoding.input_frequencies.tolist() == [list(r) for r in k]
     assert options.band_limit == 7 and options.low_range == 3 and options.block_limits == (3,)
     np.testing.assert_allclose(built.field.hidden[0].column_bounds.numpy(), [1, 1, 1, 1, 0.6, 0.6], rtol=1e-6)
 
 
 def test_tuner_resolve_fills_resolution_defaults():
-    options = get_method("tuner").resolve(TunerOptions(input_width=16), (32, 32))
+    options = get_method("tuner").resolve(TunerOptions(input_width=16, band_fraction=0.3), (32, 32))
     assert (options.band_limit, options.low_range, options.block_limits) == (4, 2, (2,))
     explicit = get_method("tuner").resolve(TunerOptions(input_width=16, band_limit=10, low_range=3,
                                                         block_limits=(3, 6), block_bounds=(1, 0.5, 0.2)), (32, 32))
@@ -261,7 +263,7 @@ def test_tuner_resolve_fills_resolution_defaults():
     ({"input_width": 3, "input_frequencies": ((1, 0, 0), (0, 1, 0), (1, 1, 1))}, "2-integer rows"),
 ])
 def test_tuner_resolve_validation(kwargs, message):
-    options = dataclasses.replace(TunerOptions(input_width=16), **kwargs)
+    options = dataclasses.replace(TunerOptions(input_width=16, band_fraction=0.3), **kwargs)
     with pytest.raises(SinetuneError, match=message):
         get_method("tuner").resolve(options, (32, 32))
 

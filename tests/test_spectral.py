@@ -116,14 +116,14 @@ def test_sampling_rejects_bad_low_range():
 def test_band_limit_rule(n, period):
     d = resolution_defaults((n, n), period, 256)
     assert d.nyquist == pytest.approx(period * (n - 1) / 4)
-    assert d.band_limit == max(1, math.floor(0.3 * period * (n - 1) / 4))
+    assert d.band_limit == max(1, math.floor(0.2 * period * (n - 1) / 4))
     assert d.band_limit < d.nyquist
     if d.band_limit >= 2:
         assert 1 <= d.low_range <= d.band_limit // 2
 
 
 def test_band_limit_uses_smallest_side_and_fraction():
-    assert resolution_defaults((64, 512), 2.1, 64).band_limit == math.floor(0.3 * 2.1 * 63 / 4)
+    assert resolution_defaults((64, 512), 2.1, 64).band_limit == math.floor(0.2 * 2.1 * 63 / 4)
     assert resolution_defaults((512, 512), 2.1, 64, band_fraction=0.5).band_limit == math.floor(0.5 * 2.1 * 511 / 4)
 
 
@@ -133,13 +133,15 @@ def test_band_limit_grows_with_resolution():
 
 
 def test_band_limit_matches_paper_scale():
-    # the paper's 512² choice is b ≈ 85 (N/6); the rule gives ~80 at p = 2.1 and half of it at 256²
+    # the authors' 512² choice (b ≈ 85 at p = 2.1) is ≈ 0.3 of Nyquist; sinetune's default is 0.2
+    paper = resolution_defaults((512, 512), 2.1, 416, band_fraction=0.3).band_limit
+    assert 75 <= paper <= 90
     b512 = resolution_defaults((512, 512), 2.1, 416).band_limit
     b256 = resolution_defaults((256, 256), 2.1, 416).band_limit
-    assert b512 == 80
-    assert b256 == 40
-    assert 75 <= b512 <= 90
+    assert (b512, b256) == (53, 26)
     assert 0.45 <= b256 / b512 <= 0.55
+    # second-order sums of two high frequencies stay below Nyquist
+    assert 2 * b256 < resolution_defaults((256, 256), 2.1, 416).nyquist
 
 
 @pytest.mark.parametrize("width", [16, 64, 256, 416])
@@ -151,7 +153,7 @@ def test_low_range_holds_the_low_share(width):
 
 
 def test_low_range_is_capped_at_half_the_band():
-    d = resolution_defaults((32, 32), 2.1, 40)  # b = 4; 40 neurons would need radius 4
+    d = resolution_defaults((32, 32), 2.1, 40, band_fraction=0.3)  # b = 4; 40 neurons would need radius 4
     assert d.band_limit == 4
     assert d.low_range == 2
 

@@ -61,13 +61,13 @@ class TunerOptions:
     period: float = 2.1
     band_limit: int | None = None
     low_range: int | None = None
-    band_fraction: float = 0.3
+    band_fraction: float = 0.2
     low_fraction: float = 0.7
     input_frequencies: tuple[tuple[int, ...], ...] | None = None
     hidden_omega: float = 30.0
     bound_mode: Literal["clamp", "learned", "none"] = "clamp"
     block_limits: tuple[int, ...] | None = None
-    block_bounds: tuple[float, ...] = (1.0, 0.6)
+    block_bounds: tuple[float, ...] = (1.0, 0.4)
     deep_bound: float | None = 1.0
     bound_penalty: float = 1e-6
     hidden_init: Literal["tuner", "siren"] = "tuner"
