@@ -4,8 +4,8 @@
 the pixels held out (seeded), width 256 for the input and the hidden layer, one hidden layer,
 full batch, 300 steps, each method at its documented default learning rate. Per image and mean:
 train / held-out / gradient PSNR, SSIM, seconds per step, and the ratio of that step time to a
-straightforward PyTorch implementation of the same network (``nn.Linear`` + ``torch.sin`` + Adam)
-timed in the same process right after each fit.
+straightforward PyTorch implementation of the same network (``nn.Linear`` + ``torch.sin`` + Adam),
+the two timed alternately in the same process right after each fit (:func:`interleaved_step_seconds`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -27,11 +27,10 @@ from .errors import SinetuneError
 from .methods import get_method
 from .runs import resolve_device, run
 from .signals import load_image
-from .training import TrainOptions
+from .training import TrainOptions, train
 
 DEFAULT_DATA = Path("..") / "shared" / "data" / "kodak"
 BENCHMARKS = ("kodak-256",)
-COLUMNS = ("train_psnr", "heldout_psnr", "gradient_psnr", "ssim", "seconds_per_step_median", "plain_ratio")
 
 
 @dataclass
@@ -69,9 +68,9 @@ class PlainSineNetwork(nn.Module):
         return self.out(h)
 
 
-def plain_step_seconds(method: str, options: Any, coords: torch.Tensor, values: torch.Tensor, lr: float,
-                       device: torch.device, steps: int = 7, warmup: int = 2) -> float:
-    """Median seconds of a full-batch Adam step of :class:`PlainSineNetwork` (same shapes as ``options``)."""
+def plain_stepper(method: str, options: Any, coords: torch.Tensor, values: torch.Tensor, lr: float,
+                  device: torch.device) -> Callable[[], float]:
+    """A closure that runs one full-batch Adam step of :class:`PlainSineNetwork` and returns its seconds."""
     dim = coords.shape[1]
     with torch.random.fork_rng(devices=[]):  # weights do not matter for timing; leave the global RNG alone
         torch.manual_seed(0)
@@ -84,8 +83,8 @@ def plain_step_seconds(method: str, options: Any, coords: torch.Tensor, values: 
     bound = torch.full((options.input_width,), 0.4 / options.hidden_omega, device=device)
     optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=lr)
     coords, values = coords.to(device), values.to(device)
-    times = []
-    for _ in range(warmup + steps):
+
+    def step() -> float:
         started = time.perf_counter()
         optimizer.zero_grad()
         loss = torch.mean((network(coords) - values) ** 2)
@@ -97,8 +96,38 @@ def plain_step_seconds(method: str, options: Any, coords: torch.Tensor, values: 
                 first_hidden.copy_(torch.maximum(torch.minimum(first_hidden, bound), -bound))
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
+        return time.perf_counter() - started
+
+    return step
+
+
+def plain_step_seconds(method: str, options: Any, coords: torch.Tensor, values: torch.Tensor, lr: float,
+                       device: torch.device, steps: int = 7, warmup: int = 2) -> float:
+    """Median seconds of a full-batch Adam step of :class:`PlainSineNetwork` (same shapes as ``options``)."""
+    step = plain_stepper(method, options, coords, values, lr, device)
+    times = [step() for _ in range(warmup + steps)]
     return statistics.median(times[warmup:])
+
+
+def interleaved_step_seconds(method_name: str, options: Any, grid_shape: tuple[int, ...], coords: torch.Tensor,
+                             values: torch.Tensor, lr: float, device: torch.device, rounds: int = 7,
+                             warmup: int = 2) -> tuple[float, float]:
+    """Median seconds per step of sinetune's training step and of the plain reference, *alternating*.
+
+    Each round runs one sinetune step (:func:`sinetune.training.train`, its own measured step time:
+    forward, backward, Adam, constraints) then one plain step, so both medians see the same machine
+    load — a shared, noisy machine then changes both, not the ratio.
+    """
+    method = get_method(method_name)
+    built = method.build(options, grid_shape, values.shape[1], torch.Generator().manual_seed(0))
+    field = built.field.to(device)
+    plain = plain_stepper(method_name, options, coords, values, lr, device)
+    ours, reference = [], []
+    for _ in range(warmup + rounds):
+        ours.append(train(field, coords, values, TrainOptions(steps=1), lr, built.constraints,
+                          built.penalties).step_seconds[0])
+        reference.append(plain())
+    return statistics.median(ours[warmup:]), statistics.median(reference[warmup:])
 
 
 def _find_images(data_dir: Path, images: list[str] | None) -> list[Path]:
@@ -195,14 +224,16 @@ def run_benchmark(
             result = run(config, signal=signal, progress=progress)
             header["configs"][method_name] = config_to_dict(result.config)["options"]
             coords, values = signal.coords(), signal.flat_values()
-            plain = plain_step_seconds(method_name, result.config.options, coords[~result.heldout],
-                                       values[~result.heldout], result.config.train.lr, torch_device)
+            timed, plain = interleaved_step_seconds(method_name, result.config.options, signal.grid_shape,
+                                                    coords[~result.heldout], values[~result.heldout],
+                                                    result.config.train.lr, torch_device)
             row = {"image": path.stem, "method": method_name,
                    **{k: result.metrics.get(k) for k in ("train_psnr", "heldout_psnr", "full_psnr",
                                                         "gradient_psnr", "gradient_psnr_paper", "ssim",
                                                         "seconds_per_step_median", "diverged")},
+                   "timed_seconds_per_step": timed,
                    "plain_seconds_per_step": plain,
-                   "plain_ratio": result.metrics["seconds_per_step_median"] / plain,
+                   "plain_ratio": timed / plain,
                    "lr": result.config.train.lr}
             report.rows.append({k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in row.items()})
             (out_dir / "results.json").write_text(json.dumps({**header, "rows": report.rows}, indent=1))
@@ -212,7 +243,8 @@ def run_benchmark(
             continue
         report.means[method_name] = {k: _mean([r[k] for r in rows]) for k in
                                      ("train_psnr", "heldout_psnr", "gradient_psnr", "gradient_psnr_paper",
-                                      "ssim", "seconds_per_step_median", "plain_ratio")}
+                                      "ssim", "seconds_per_step_median", "timed_seconds_per_step",
+                                      "plain_seconds_per_step", "plain_ratio")}
     report.markdown = to_markdown(report, header)
     (out_dir / "results.json").write_text(json.dumps({**header, "rows": report.rows, "means": report.means},
                                                      indent=1))
@@ -250,4 +282,4 @@ def to_markdown(report: BenchReport, header: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BenchReport", "PlainSineNetwork", "plain_step_seconds", "run_benchmark"]
+__all__ = ["BenchReport", "PlainSineNetwork", "interleaved_step_seconds", "plain_step_seconds", "run_benchmark"]
