@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Development/CI installs pin torch (a local CPU wheel here); the package itself accepts torch>=2.1,<3.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test lint bench clean
 
 $(BIN)/sinetune: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,7 @@ demo: venv
 	$(BIN)/sinetune fit astronaut --size 256 --steps 300
 
 test: venv
+	$(BIN)/ruff check sinetune tests
 	$(BIN)/python -m pytest
 
 bench: venv

@@ -264,7 +264,8 @@ def to_markdown(report: BenchReport, header: dict[str, Any]) -> str:
              f"holdout {header['holdout']}, device {header['device']}, torch {header['torch']}, "
              f"{header['threads']} threads",
              "",
-             "| image | method | train PSNR | held-out PSNR | grad PSNR | grad PSNR (paper) | SSIM | s/step | × plain |",
+             "| image | method | train PSNR | held-out PSNR | grad PSNR | grad PSNR (paper) | SSIM | s/step "
+             "| × plain |",
              "|---|---|---|---|---|---|---|---|---|"]
 
     def number(value: Any, digits: int) -> str:

@@ -139,7 +139,8 @@ def command_fit(args: argparse.Namespace) -> int:
           f"{metrics['steps']} steps, {metrics['seconds_per_step_median']:.3f} s/step): "
           f"train PSNR {metrics['train_psnr']:.2f} dB, "
           + (f"held-out PSNR {heldout:.2f} dB, " if heldout is not None else "")
-          + f"SSIM {metrics.get('ssim', float('nan')):.4f}, gradient PSNR {metrics.get('gradient_psnr', float('nan')):.2f} dB")
+          + f"SSIM {metrics.get('ssim', float('nan')):.4f}, "
+          + f"gradient PSNR {metrics.get('gradient_psnr', float('nan')):.2f} dB")
     if metrics["diverged"]:
         print("warning: the loss became non-finite; the last finite state was kept", file=sys.stderr)
     return 0

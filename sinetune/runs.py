@@ -25,7 +25,7 @@ from .checkpoint import load_field, save_field
 from .config import RunConfig, SignalConfig, config_to_dict, load_config, save_config
 from .errors import SinetuneError
 from .methods import get_method
-from .metrics import field_gradient, gradient_psnr, psnr, sobel_gradient, ssim, gray
+from .metrics import field_gradient, gradient_psnr, gray, psnr, sobel_gradient, ssim
 from .models import SinusoidalField
 from .render import render_field, save_curves, save_error, save_gradient, save_image, save_spectrum
 from .signals import Signal, holdout_mask, load_image

@@ -66,7 +66,8 @@ def fitted_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("fitted")
     image = write_png(root / "smooth.png", smooth_rgb(32, 32))
-    result = sinetune.fit(str(image), "tuner", size=None, options=TunerOptions(input_width=16, hidden_width=16, band_fraction=0.3),
+    options = TunerOptions(input_width=16, hidden_width=16, band_fraction=0.3)
+    result = sinetune.fit(str(image), "tuner", size=None, options=options,
                           train_options=TrainOptions(steps=20, log_every=5), seed=3, holdout=0.1, device="cpu",
                           out=root / "run")
     return result, root / "run", image

@@ -10,8 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from conftest import smooth_rgb, write_png
+from PIL import Image
 from safetensors import safe_open
 
 import sinetune

@@ -10,7 +10,6 @@ from PIL import Image
 from sinetune import SinetuneError
 from sinetune.signals import Signal, grid_coordinates, holdout_mask, image_from_array, load_image, resize_image
 
-
 # --- grid ---------------------------------------------------------------------------------------
 
 def test_grid_coordinates_ordering():

@@ -234,7 +234,8 @@ def test_divergence_guard_on_a_log_step(generator, poison_step, log_every):
 
 def test_tuner_fits_a_smooth_image(rgb_image):
     # measured: train 31.2 dB, held-out 29.5 dB after 200 steps (0.5 s on one core)
-    result = sinetune.fit(str(rgb_image), "tuner", size=None, options=TunerOptions(input_width=32, hidden_width=32, band_fraction=0.3),
+    options = TunerOptions(input_width=32, hidden_width=32, band_fraction=0.3)
+    result = sinetune.fit(str(rgb_image), "tuner", size=None, options=options,
                           train_options=TrainOptions(steps=200), device="cpu")
     metrics = result.metrics
     assert metrics["train_psnr"] > 29.0

@@ -9,7 +9,8 @@ from .siren import SirenOptions
 from .tuner import TunerOptions
 
 METHODS: dict[str, Method] = {
-    "tuner": Method("tuner", "TUNER: frozen integer frequencies (dense low + sparse high), per-column bounded hidden layer",
+    "tuner": Method("tuner",
+                    "TUNER: frozen integer frequencies (dense low + sparse high), per-column bounded hidden layer",
                     TunerOptions, tuner.DEFAULT_LR, tuner.resolve, tuner.build),
     "siren": Method("siren", "SIREN: sine MLP, ω0 = 30 on weights and bias, the official code's init",
                     SirenOptions, siren.DEFAULT_LR, siren.resolve, siren.build),
