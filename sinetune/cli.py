@@ -3,6 +3,7 @@
 * ``sinetune fit IMAGE``  → :func:`sinetune.runs.run`
 * ``sinetune render RUN`` → :func:`sinetune.runs.render_run`
 * ``sinetune bench NAME`` → :func:`sinetune.bench.run_benchmark`
+* ``sinetune analyze RUN`` → :func:`sinetune.analysis.analyze_run`
 * ``sinetune methods``    → :data:`sinetune.methods.METHODS`
 
 Bad input prints one line on stderr and exits with status 2.
@@ -77,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="METHOD.KEY=VALUE",
                        help="override a method option, e.g. --set tuner.period=4")
+
+    analyze = commands.add_parser("analyze", help="Bessel frequency analysis of a saved TUNER run (1 hidden layer)")
+    analyze.add_argument("run_dir", type=Path)
+    analyze.add_argument("--order", type=int, default=2,
+                         help="truncation: all multi-indices with Σ|k_i| ≤ ORDER (default 2; cost grows like n0^ORDER)")
+    analyze.add_argument("--out", type=Path, help="output directory (default: the run directory)")
 
     commands.add_parser("methods", help="list the available methods")
     return parser
@@ -173,6 +180,17 @@ def command_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_analyze(args: argparse.Namespace) -> int:
+    from .analysis import analyze_run
+
+    report = analyze_run(args.run_dir, order=args.order, out=args.out)
+    for path in report.paths.values():
+        print(f"wrote {path}")
+    print(f"order {report.order}: max |expansion − network| = {report.max_errors[-1]:.3g} on the training grid; "
+          f"energy beyond the band-limit {100 * report.energy_beyond_band['render']:.3g}% (render FFT)")
+    return 0
+
+
 def command_methods(args: argparse.Namespace) -> int:
     from .methods import METHODS
 
@@ -186,7 +204,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"sinetune: warning: {message}", file=sys.stderr)
 
 
-COMMANDS = {"fit": command_fit, "render": command_render, "bench": command_bench, "methods": command_methods}
+COMMANDS = {"fit": command_fit, "render": command_render, "bench": command_bench, "analyze": command_analyze,
+            "methods": command_methods}
 
 
 def main(argv: list[str] | None = None) -> int:

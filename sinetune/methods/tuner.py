@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import SinetuneError
+from ..lattice import check_input_frequencies
 from ..models import SineLayer, SinusoidalField, SpectralEncoding, default_linear, uniform_
 from ..spectral import block_column_bounds, max_input_width, resolution_defaults, sample_input_frequencies
 from ..training import BoundPenalty, ColumnClamp, PositiveBounds
@@ -53,6 +54,11 @@ class TunerOptions:
         deep_bound: bound on effective weights of the 2nd+ hidden layers (``None`` = unbounded).
         bound_penalty: ``λ`` of the learned-bound penalty ``λ Σ_j |c_j|``.
         hidden_init: ``"tuner"`` (Gaussian N(0, (0.3 c_j)²) effective) or ``"siren"`` (uniform).
+        frequency_check: what to do with a frequency set (given or sampled) whose rows do not
+            generate ``Z^d`` — the field would repeat at a sub-period (tuner-spec §7.4,
+            :mod:`sinetune.lattice`): ``"repair"`` overwrites the last rows with the missing
+            ``e_i`` and warns (the repaired set is what ``config.yaml`` records), ``"strict"``
+            refuses it, ``"off"`` keeps it.
     """
 
     input_width: int = 256
@@ -71,6 +77,7 @@ class TunerOptions:
     deep_bound: float | None = 1.0
     bound_penalty: float = 1e-6
     hidden_init: Literal["tuner", "siren"] = "tuner"
+    frequency_check: Literal["repair", "strict", "off"] = "repair"
 
 
 def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
@@ -93,6 +100,8 @@ def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
         raise SinetuneError(f"deep_bound must be positive (or null for none), got {options.deep_bound}")
     if not options.bound_penalty >= 0:
         raise SinetuneError(f"bound_penalty must be non-negative, got {options.bound_penalty}")
+    if options.frequency_check not in ("repair", "strict", "off"):
+        raise SinetuneError(f"frequency_check must be repair, strict or off, got {options.frequency_check!r}")
     if options.input_frequencies is not None:
         frequencies = np.asarray(options.input_frequencies)
         if frequencies.ndim != 2 or frequencies.shape[1] != dim:
@@ -102,6 +111,10 @@ def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
                                 f"{len(frequencies)} input_frequencies given")
         if not (np.abs(frequencies).max(axis=1) > 0).all():
             raise SinetuneError("input_frequencies must not contain the zero vector")
+        checked = check_input_frequencies(frequencies, options.frequency_check, "input_frequencies")
+        if not np.array_equal(checked, frequencies):
+            frequencies = checked
+            options = replace(options, input_frequencies=tuple(tuple(int(v) for v in row) for row in checked))
         magnitude = int(np.abs(frequencies).max())
         if options.band_limit is not None and options.band_limit < magnitude:
             raise SinetuneError(f"band_limit {options.band_limit} is below the largest input frequency {magnitude}")
@@ -128,7 +141,8 @@ def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
         raise SinetuneError(f"block_bounds needs {len(limits) + 1} positive values for block_limits {limits}")
     if options.bound_mode not in ("clamp", "learned", "none"):
         raise SinetuneError(f"bound_mode must be clamp, learned or none, got {options.bound_mode!r}")
-    return replace(options, band_limit=int(band_limit), low_range=int(low_range), block_limits=tuple(int(v) for v in limits),
+    return replace(options, band_limit=int(band_limit), low_range=int(low_range),
+                   block_limits=tuple(int(v) for v in limits),
                    block_bounds=tuple(float(v) for v in bounds))
 
 
@@ -145,6 +159,8 @@ def build(options: TunerOptions, grid_shape: tuple[int, ...], channels: int, gen
         numpy_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         frequencies = sample_input_frequencies(options.input_width, options.band_limit, options.low_range,
                                                np.random.default_rng(numpy_seed), dim, options.low_fraction)
+        # Sampled sets hold e_1 … e_d, so this never fires; it guards future samplers.
+        frequencies = check_input_frequencies(frequencies, options.frequency_check, "sampled input frequencies")
     phases = torch.empty(options.input_width)
     uniform_(phases, math.pi / 2, generator)
     encoding = SpectralEncoding(torch.from_numpy(frequencies), options.period, phases)
