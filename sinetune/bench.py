@@ -77,10 +77,11 @@ def plain_stepper(method: str, options: Any, coords: torch.Tensor, values: torch
         frozen = None
         if method == "tuner":
             frozen = torch.randint(-20, 21, (options.input_width, dim)).float() * (2 * math.pi / options.period)
+        hidden_omega = getattr(options, "hidden_omega", 1.0)
         network = PlainSineNetwork(dim, options.input_width, options.hidden_width, values.shape[1],
-                                   getattr(options, "first_omega", 1.0), options.hidden_omega,
+                                   getattr(options, "first_omega", 1.0), hidden_omega,
                                    options.hidden_layers, frozen).to(device)
-    bound = torch.full((options.input_width,), 0.4 / options.hidden_omega, device=device)
+    bound = torch.full((options.input_width,), 0.4 / hidden_omega, device=device)
     optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=lr)
     coords, values = coords.to(device), values.to(device)
 

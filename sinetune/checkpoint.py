@@ -1,7 +1,8 @@
 """Checkpoints: weights (and frozen buffers) in safetensors, structure rebuilt from the run config.
 
 No pickle anywhere: ``model.safetensors`` holds the ``state_dict`` tensors plus a small string
-metadata header (method, grid shape, channels, format version); ``config.yaml`` holds the options.
+metadata header (method, grid shape, channels, format version; sample rate and scale for audio);
+``config.yaml`` holds the options.
 """
 
 from __future__ import annotations
@@ -21,11 +22,19 @@ from .models import SinusoidalField
 FORMAT_VERSION = "1"
 
 
-def save_field(field: SinusoidalField, path: Path, method: str, grid_shape: tuple[int, ...], channels: int) -> None:
-    """Write ``field``'s state to ``path`` atomically (temporary file, then rename)."""
+def save_field(field: SinusoidalField, path: Path, method: str, grid_shape: tuple[int, ...], channels: int,
+               sample_rate: int | None = None, scale: float = 1.0) -> None:
+    """Write ``field``'s state to ``path`` atomically (temporary file, then rename).
+
+    ``sample_rate`` (Hz) and ``scale`` (the de-normalisation factor, see
+    :class:`~sinetune.signals.Signal`) are stored for audio, so a render can write a WAV.
+    """
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in field.state_dict().items()}
     metadata = {"format": FORMAT_VERSION, "method": method, "grid_shape": json.dumps(list(grid_shape)),
                 "channels": str(channels)}
+    if sample_rate is not None:
+        metadata["sample_rate"] = str(int(sample_rate))
+        metadata["scale"] = repr(float(scale))
     temporary = Path(path).with_suffix(".tmp")
     save_file(tensors, str(temporary), metadata=metadata)
     os.replace(temporary, path)
@@ -34,7 +43,8 @@ def save_field(field: SinusoidalField, path: Path, method: str, grid_shape: tupl
 def load_field(path: Path, options, device: torch.device | str = "cpu") -> tuple[SinusoidalField, dict]:
     """Rebuild a field from ``path`` and its (resolved) method ``options``.
 
-    Returns ``(field, info)`` with ``info = {"method", "grid_shape", "channels"}``.
+    Returns ``(field, info)`` with ``info = {"method", "grid_shape", "channels"}``, plus
+    ``"sample_rate"`` (Hz) and ``"scale"`` for audio.
     """
     try:
 
@@ -47,6 +57,8 @@ def load_field(path: Path, options, device: torch.device | str = "cpu") -> tuple
         raise SinetuneError(f"{path} is not a sinetune checkpoint (format {metadata.get('format')!r})")
     info = {"method": metadata["method"], "grid_shape": tuple(json.loads(metadata["grid_shape"])),
             "channels": int(metadata["channels"])}
+    if "sample_rate" in metadata:  # audio
+        info.update(sample_rate=int(metadata["sample_rate"]), scale=float(metadata.get("scale", 1.0)))
     method = get_method(info["method"])
     built = method.build(options, info["grid_shape"], info["channels"], torch.Generator().manual_seed(0))
     try:

@@ -1,6 +1,6 @@
 """``sinetune`` command line: each command is a thin layer over a public function.
 
-* ``sinetune fit IMAGE``  → :func:`sinetune.runs.run`
+* ``sinetune fit IMAGE|SOUND`` → :func:`sinetune.runs.run`
 * ``sinetune render RUN`` → :func:`sinetune.runs.render_run`
 * ``sinetune bench NAME`` → :func:`sinetune.bench.run_benchmark`
 * ``sinetune analyze RUN`` → :func:`sinetune.analysis.analyze_run`
@@ -40,12 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sinetune", description="Fit sinusoidal neural networks to signals.")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
 
-    fit = commands.add_parser("fit", help="fit a field to an image and write a run directory")
-    fit.add_argument("image", nargs="?", help="image file or built-in name (astronaut, camera, ...)")
+    fit = commands.add_parser("fit", help="fit a field to an image or a sound and write a run directory")
+    fit.add_argument("image", nargs="?", metavar="SIGNAL",
+                     help="image file, built-in name (astronaut, camera, ...) or sound file (.wav, .flac, .ogg)")
     fit.add_argument("--method", help="tuner (default) or siren")
     fit.add_argument("--config", type=Path, help="run config YAML (e.g. a saved config.yaml); flags override it")
-    fit.add_argument("--size", type=int, help="resize so the longer side has N pixels (default 256)")
-    fit.add_argument("--full-size", action="store_true", help="keep the image's own size")
+    fit.add_argument("--size", type=int, help="images: resize so the longer side has N pixels (default 256)")
+    fit.add_argument("--full-size", action="store_true", help="images: keep the image's own size")
+    fit.add_argument("--start", type=float, help="audio: crop start in seconds")
+    fit.add_argument("--duration", type=float, help="audio: crop length in seconds")
+    fit.add_argument("--samples", type=int, help="audio: keep the first N samples (from --start)")
     fit.add_argument("--steps", type=int, help="optimizer steps (default 300)")
     fit.add_argument("--holdout", type=float, help="fraction of pixels held out for evaluation (default 0.05)")
     fit.add_argument("--lr", type=float, help="Adam learning rate (default: the method's)")
@@ -59,10 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="render a saved run at any resolution or domain")
     render.add_argument("run_dir", type=Path)
-    render.add_argument("--size", type=int, help="longer side in pixels (default: the training size)")
+    render.add_argument("--size", type=int, help="images: longer side in pixels (default: the training size); "
+                                                 "audio: number of samples (default: the original rate)")
     render.add_argument("--domain", type=_domain, nargs=2, metavar=("LOW", "HIGH"), default=(-1.0, 1.0),
                         help="coordinate range per axis; -1 1 is the training domain, -2 2 extrapolates")
-    render.add_argument("--out", type=Path, help="output PNG (default inside the run directory)")
+    render.add_argument("--out", type=Path, help="output PNG, or WAV for audio (default inside the run directory)")
     render.add_argument("--overwrite", action="store_true")
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
 
@@ -106,6 +111,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
 def command_fit(args: argparse.Namespace) -> int:
     from .config import config_from_dict, config_to_dict, load_config
     from .runs import default_run_dir, run
+    from .signals import is_audio_path
 
     data = config_to_dict(load_config(args.config)) if args.config else {}
     if args.method:
@@ -121,6 +127,13 @@ def command_fit(args: argparse.Namespace) -> int:
         signal["size"] = None
     if not signal.get("path") and not args.config:
         signal["path"] = "astronaut"
+    if signal.get("path") and is_audio_path(signal["path"]):
+        if args.size is not None:
+            raise SinetuneError("--size applies to images only; crop audio with --start, --duration or --samples")
+        signal["size"] = None
+    for key in ("start", "duration", "samples"):
+        if getattr(args, key) is not None:
+            signal[key] = getattr(args, key)
     data["signal"] = signal
     train = dict(data.get("train") or {})
     for key in ("steps", "lr"):
@@ -142,12 +155,18 @@ def command_fit(args: argparse.Namespace) -> int:
     metrics = result.metrics
     heldout = metrics["heldout_psnr"]
     print(f"run directory: {result.run_dir}")
-    print(f"{config.method} on {metrics['signal']} ({'×'.join(map(str, metrics['grid_shape']))}, "
+    if result.signal.kind == "audio":
+        shape = f"{metrics['grid_shape'][0]} samples at {metrics['sample_rate']} Hz"
+        quality = f"SNR {metrics['snr']:.2f} dB, LSD {metrics['lsd']:.2f} dB"
+    else:
+        shape = "×".join(map(str, metrics["grid_shape"]))
+        quality = (f"SSIM {metrics.get('ssim', float('nan')):.4f}, "
+                   f"gradient PSNR {metrics.get('gradient_psnr', float('nan')):.2f} dB")
+    print(f"{config.method} on {metrics['signal']} ({shape}, "
           f"{metrics['steps']} steps, {metrics['seconds_per_step_median']:.3f} s/step): "
           f"train PSNR {metrics['train_psnr']:.2f} dB, "
           + (f"held-out PSNR {heldout:.2f} dB, " if heldout is not None else "")
-          + f"SSIM {metrics.get('ssim', float('nan')):.4f}, "
-          + f"gradient PSNR {metrics.get('gradient_psnr', float('nan')):.2f} dB")
+          + quality)
     if metrics["diverged"]:
         print("warning: the loss became non-finite; the last finite state was kept", file=sys.stderr)
     return 0

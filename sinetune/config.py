@@ -3,7 +3,7 @@
 A saved ``config.yaml`` holds everything needed to re-run a fit (signal, method options with the
 signal-derived values resolved, training options, seed, hold-out fraction, device)::
 
-    signal: {path: astronaut, size: 256}
+    signal: {path: astronaut, size: 256, start: null, duration: null, samples: null}
     method: tuner
     options: {input_width: 256, hidden_width: 256, period: 2.1, band_limit: 40, ...}
     train: {steps: 300, lr: 0.0005, batch_size: null, log_every: 10}
@@ -36,12 +36,29 @@ class SignalConfig:
     """Which signal to fit.
 
     Attributes:
-        path: image file, or a built-in name (``astronaut``, ``camera``, ...).
-        size: resize so the longer side has this many pixels; ``None`` keeps the file's size.
+        path: image file, a built-in name (``astronaut``, ``camera``, ...) or a sound file
+            (``.wav``, ``.flac``, ``.ogg``; chosen by suffix).
+        size: images only: resize so the longer side has this many pixels; ``None`` keeps the
+            file's size. Ignored for audio (a run records ``null`` there).
+        start: audio only: crop start in seconds (``null`` = 0).
+        duration: audio only: crop length in seconds (``null`` = to the end).
+        samples: audio only: keep the first ``samples`` samples from ``start`` (exclusive with
+            ``duration``).
+
+    The crop fields are validated for every signal and ignored for images.
     """
 
     path: str = "astronaut"
     size: int | None = 256
+    start: float | None = None
+    duration: float | None = None
+    samples: int | None = None
+
+    def validate(self) -> None:
+        """One-line :class:`SinetuneError` for an invalid crop (see :func:`sinetune.signals.check_crop`)."""
+        from .signals import check_crop
+
+        check_crop(self.start, self.duration, self.samples)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Image metrics, defined once and used by every method (tuner-spec.md §5).
+"""Image and audio metrics, defined once and used by every method (tuner-spec.md §5, peers-spec §0.4).
 
 * **PSNR**: ``10 log10(1 / MSE)``, MSE over samples × channels, values in [0, 1], prediction *not*
   clipped (as the TUNER code does).
@@ -11,6 +11,19 @@
   divided by the *target's* maximum magnitude, then ``PSNR = 10 log10(1 / MSE)`` over the whole grid.
   ``variant="paper"`` reproduces the TUNER code exactly: BT.601 gray + Sobel / max for the target,
   BT.709 gray for the prediction, min–max normalised and quantised to 8 bit, MSE in float16.
+
+Audio (values peak-normalised to [-1, 1], see :func:`sinetune.signals.load_audio`):
+
+* **PSNR** (``train_psnr``, ``heldout_psnr``, ``full_psnr``): ``10 log10(R² / MSE)`` with the value
+  *range* ``R = 2`` (:data:`AUDIO_DATA_RANGE`), prediction not clipped. This is the image
+  convention applied after mapping [-1, 1] onto [0, 1] (the SIREN and FINER repositories' rule),
+  so an audio and an image PSNR mean the same relative error.
+* **SIREN² PSNR** (:func:`psnr_siren2`): ``20 log10(1 / √MSE)`` on the [-1, 1] data (peak 1 over a
+  range of 2), the SIREN² repository's formula; for the same reconstruction it is
+  ``20 log10 2 ≈ 6.02`` dB *below* the PSNR above.
+* **SNR** (:func:`snr`): ``10 log10(Σ x² / Σ (x − x̂)²)`` in dB, independent of the normalisation.
+* **Log-spectral distance** (:func:`log_spectral_distance`): dB distance between the power
+  spectrograms (Hann STFT), averaged over frames.
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from scipy.signal import stft
 from skimage.filters import sobel
 from skimage.metrics import structural_similarity
 from torch import nn
@@ -28,16 +42,28 @@ from .signals import grid_coordinates
 BT709 = (0.2126, 0.7152, 0.0722)
 BT601 = (0.299, 0.587, 0.114)
 SOBEL_RAMP_GAIN = 2.0  # skimage's sobel(axis=...) returns 2 on a ramp of slope 1 per pixel
+#: Value range of peak-normalised audio ([-1, 1]); the ``data_range`` of sinetune's audio PSNR.
+AUDIO_DATA_RANGE = 2.0
+#: ε added to the STFT power before taking dB in :func:`log_spectral_distance` (−100 dB).
+LSD_EPSILON = 1e-10
 
 
-def psnr(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
-    """PSNR in dB of values in [0, 1] (peak 1), no clipping. Shapes must match."""
+def psnr(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor, data_range: float = 1.0) -> float:
+    """PSNR ``10 log10(data_range² / MSE)`` in dB, no clipping. Shapes must match.
+
+    ``data_range`` is the span of the values: 1 for images in [0, 1], :data:`AUDIO_DATA_RANGE` (2)
+    for peak-normalised audio in [-1, 1].
+    """
+    mse = _mse(prediction, target)
+    return 10.0 * np.log10(data_range ** 2 / mse) if mse > 0 else float("inf")
+
+
+def _mse(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
     prediction = torch.as_tensor(prediction, dtype=torch.float64)
     target = torch.as_tensor(target, dtype=torch.float64)
     if prediction.shape != target.shape:
         raise ValueError(f"shape mismatch: {tuple(prediction.shape)} vs {tuple(target.shape)}")
-    mse = float(torch.mean((prediction - target) ** 2))
-    return 10.0 * np.log10(1.0 / mse) if mse > 0 else float("inf")
+    return float(torch.mean((prediction - target) ** 2))
 
 
 def ssim(prediction: np.ndarray, target: np.ndarray) -> float:
@@ -113,3 +139,63 @@ def gradient_psnr(
     else:
         raise ValueError(f"unknown gradient PSNR variant {variant!r}")
     return 10.0 * np.log10(1.0 / mse) if mse > 0 else float("inf")
+
+
+# --- audio ----------------------------------------------------------------------------------------
+
+def psnr_siren2(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
+    """SIREN²'s PSNR ``20 log10(1 / √MSE)`` in dB on [-1, 1] data (peers-spec §0.4).
+
+    Equals ``psnr(prediction, target, AUDIO_DATA_RANGE) − 20 log10 2`` (≈ 6.02 dB lower).
+    """
+    mse = _mse(prediction, target)
+    return 20.0 * np.log10(1.0 / np.sqrt(mse)) if mse > 0 else float("inf")
+
+
+def snr(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
+    """Signal-to-noise ratio ``10 log10(Σ x² / Σ (x − x̂)²)`` in dB (``x`` target, ``x̂`` prediction)."""
+    prediction = torch.as_tensor(prediction, dtype=torch.float64)
+    target = torch.as_tensor(target, dtype=torch.float64)
+    if prediction.shape != target.shape:
+        raise ValueError(f"shape mismatch: {tuple(prediction.shape)} vs {tuple(target.shape)}")
+    noise = float(torch.sum((target - prediction) ** 2))
+    energy = float(torch.sum(target ** 2))
+    if noise == 0:
+        return float("inf")
+    return 10.0 * np.log10(energy / noise) if energy > 0 else float("-inf")
+
+
+def log_spectral_distance(
+    prediction: np.ndarray | torch.Tensor,
+    target: np.ndarray | torch.Tensor,
+    sample_rate: float,
+    n_fft: int = 2048,
+    hop: int = 512,
+) -> float:
+    """Log-spectral distance in dB between two mono signals of ``N`` samples (shape ``(N,)`` or ``(N, 1)``).
+
+    ``LSD = mean_t sqrt(mean_f (10 log10(|X|² + ε) − 10 log10(|X̂|² + ε))²)`` with ``X`` the
+    ``scipy.signal.stft`` of the target (Hann window of ``n_fft`` samples, hop ``hop``, zero-padded
+    boundaries, ``scaling="spectrum"`` so a full-scale sinusoid has |X| ≈ 1/2) and
+    ``ε = LSD_EPSILON = 1e-10`` (a −100 dB floor, so silent frames do not dominate). Clips shorter
+    than ``n_fft`` use the largest power of two ≤ N as the window and a quarter of it as the hop.
+    ``sample_rate`` (Hz) only labels the frequency axis; the distance does not depend on it.
+    """
+    x = torch.as_tensor(target, dtype=torch.float64).reshape(-1).numpy()
+    y = torch.as_tensor(prediction, dtype=torch.float64).reshape(-1).numpy()
+    if x.shape != y.shape:
+        raise ValueError(f"shape mismatch: {x.shape} vs {y.shape}")
+    if n_fft < 2 or hop < 1:
+        raise ValueError(f"need n_fft ≥ 2 and hop ≥ 1, got {n_fft}, {hop}")
+    if len(x) < n_fft:
+        n_fft = 1 << (max(len(x), 2).bit_length() - 1)
+        hop = max(1, n_fft // 4)
+    hop = min(hop, n_fft)
+
+    def power_db(signal: np.ndarray) -> np.ndarray:
+        _, _, spectrum = stft(signal, fs=sample_rate, window="hann", nperseg=n_fft, noverlap=n_fft - hop,
+                              scaling="spectrum")
+        return 10.0 * np.log10(np.abs(spectrum) ** 2 + LSD_EPSILON)
+
+    difference = power_db(x) - power_db(y)  # (bins, frames)
+    return float(np.mean(np.sqrt(np.mean(difference ** 2, axis=0))))

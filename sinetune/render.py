@@ -1,4 +1,4 @@
-"""Renders of a field: at any resolution or domain, and the PNG figures of a run directory."""
+"""Renders of a field: at any resolution or domain, and the figures (and audio) of a run directory."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import soundfile  # noqa: E402
 from PIL import Image  # noqa: E402
+from scipy.signal import stft  # noqa: E402
 from torch import nn  # noqa: E402
 
 from .metrics import gray  # noqa: E402
@@ -103,3 +105,65 @@ def save_curves(history: list[dict[str, float]], path: Path) -> None:
     figure.savefig(path)
     plt.close(figure)
 
+
+# --- audio ----------------------------------------------------------------------------------------
+
+def save_audio(values: np.ndarray, path: Path, sample_rate: int, scale: float = 1.0) -> None:
+    """Write ``(N,)`` or ``(N, 1)`` normalised values times ``scale`` as a mono 32-bit float WAV.
+
+    Not clipped (float WAV holds values beyond ±1); ``sample_rate`` in Hz.
+    """
+    samples = (np.asarray(values, dtype=np.float64).reshape(-1) * scale).astype(np.float32)
+    soundfile.write(str(path), samples, int(sample_rate), subtype="FLOAT", format="WAV")
+
+
+def _spectrogram_db(signal: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(frequencies Hz, times s, power dB)`` of a Hann STFT (window ≤ 1024 samples, hop 1/4)."""
+    n_fft = min(1024, 1 << (max(len(signal), 2).bit_length() - 1))
+    freqs, times, spectrum = stft(signal, fs=sample_rate, window="hann", nperseg=n_fft,
+                                  noverlap=n_fft - n_fft // 4, scaling="spectrum")
+    return freqs, times, 10.0 * np.log10(np.abs(spectrum) ** 2 + 1e-10)
+
+
+def save_waveform(prediction: np.ndarray, target: np.ndarray, sample_rate: int, path: Path) -> None:
+    """Target and reconstruction waveforms overlaid (top), their spectrograms side by side (bottom).
+
+    ``prediction``, ``target``: ``(N, 1)`` normalised values; time axis in seconds.
+    """
+    target, prediction = target.reshape(-1), prediction.reshape(-1)
+    time = np.arange(len(target)) / sample_rate
+    figure = plt.figure(figsize=(11, 7), dpi=100)
+    top = figure.add_subplot(2, 1, 1)
+    top.plot(time, target, lw=0.6, label="target")
+    top.plot(time, prediction, lw=0.6, alpha=0.8, label="reconstruction")
+    top.set_xlabel("time (s)")
+    top.set_ylabel("amplitude (peak-normalised)")
+    top.legend(loc="upper right")
+    top.grid(alpha=0.3)
+    spectrograms = [_spectrogram_db(x, sample_rate) for x in (target, prediction)]
+    vmax = max(float(s[2].max()) for s in spectrograms)
+    for index, ((freqs, times, power), title) in enumerate(zip(spectrograms, ("target", "reconstruction"))):
+        axis = figure.add_subplot(2, 2, 3 + index)
+        shown = axis.pcolormesh(times, freqs, power, shading="auto", cmap="magma", vmin=vmax - 100, vmax=vmax)
+        axis.set_title(f"{title} spectrogram (dB)")
+        axis.set_xlabel("time (s)")
+        axis.set_ylabel("frequency (Hz)")
+        figure.colorbar(shown, ax=axis, fraction=0.046)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def save_error_waveform(prediction: np.ndarray, target: np.ndarray, sample_rate: int, path: Path) -> None:
+    """The error ``prediction − target`` (normalised units) against time in seconds."""
+    error = (prediction - target).reshape(-1)
+    time = np.arange(len(error)) / sample_rate
+    figure, axis = plt.subplots(figsize=(10, 3.5), dpi=100)
+    axis.plot(time, error, lw=0.6, color="tab:red")
+    axis.set_title("prediction − target (peak-normalised units)")
+    axis.set_xlabel("time (s)")
+    axis.set_ylabel("error")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)

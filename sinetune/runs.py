@@ -1,8 +1,9 @@
 """The public workflow: signal → method → fit → evaluate → run directory (and back, for renders).
 
 A run directory holds ``config.yaml`` (re-runs the same fit), ``metrics.json``,
-``model.safetensors``, ``log.csv`` and the PNGs ``reconstruction``, ``error``, ``spectrum``,
-``gradient`` and ``curves``.
+``model.safetensors``, ``log.csv`` and, for an image, the PNGs ``reconstruction``, ``error``,
+``spectrum``, ``gradient`` and ``curves``; for audio, ``reconstruction.wav`` (original rate and
+amplitude) and the PNGs ``waveform``, ``error`` and ``curves``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import platform
 import shutil
 import statistics
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,14 +27,42 @@ from .checkpoint import load_field, save_field
 from .config import RunConfig, SignalConfig, config_to_dict, load_config, save_config
 from .errors import SinetuneError
 from .methods import get_method
-from .metrics import field_gradient, gradient_psnr, gray, psnr, sobel_gradient, ssim
+from .metrics import (
+    AUDIO_DATA_RANGE,
+    field_gradient,
+    gradient_psnr,
+    gray,
+    log_spectral_distance,
+    psnr,
+    psnr_siren2,
+    snr,
+    sobel_gradient,
+    ssim,
+)
 from .models import SinusoidalField
-from .render import render_field, save_curves, save_error, save_gradient, save_image, save_spectrum
-from .signals import Signal, holdout_mask, load_image
+from .render import (
+    render_field,
+    save_audio,
+    save_curves,
+    save_error,
+    save_error_waveform,
+    save_gradient,
+    save_image,
+    save_spectrum,
+    save_waveform,
+)
+from .signals import Signal, holdout_mask, load_signal
 from .training import TrainOptions, TrainResult, train
 
 RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.png",
              "error.png", "spectrum.png", "gradient.png", "curves.png")
+#: The files of an audio run directory.
+AUDIO_RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.wav",
+                   "waveform.png", "error.png", "curves.png")
+#: Below this first-layer ω a SIREN cannot represent audio-rate detail on [-1, 1] (peers-spec §1: 3000).
+SIREN_AUDIO_MIN_OMEGA = 1000.0
+#: Audio PSNR (range 2) minus the training loop's peak-1 PSNR: 20 log10 2 ≈ 6.02 dB.
+AUDIO_PSNR_OFFSET_DB = 20.0 * math.log10(AUDIO_DATA_RANGE)
 
 
 @dataclass
@@ -109,8 +139,12 @@ def run(
         overwrite: replace an existing run directory.
         progress: show a progress bar.
         signal: an already loaded signal (skips loading ``config.signal``).
+
+    Images (``config.signal.size`` applies) and audio files (``.wav``/``.flac``/``.ogg``; the
+    ``start``/``duration``/``samples`` crop applies) are told apart by the file suffix.
     """
     config.train.validate()
+    config.signal.validate()
     if not 0 <= config.holdout < 1:
         raise SinetuneError(f"holdout must be in [0, 1), got {config.holdout}")
     device = resolve_device(config.device)
@@ -118,13 +152,26 @@ def run(
     if not isinstance(config.options, method.options_type):
         raise SinetuneError(f"options for method {method.name!r} must be {method.options_type.__name__}")
     if signal is None:
-        signal = load_image(config.signal.path, config.signal.size)
-    options = method.resolve(config.options, signal.grid_shape)
+        signal = load_signal(config.signal.path, config.signal.size, config.signal.start, config.signal.duration,
+                             config.signal.samples)
+    options = config.options
+    if method.prepare is not None:  # signal-derived defaults that need the values (e.g. SIREN²'s centroid)
+        options = method.prepare(options, signal.values)
+    options = method.resolve(options, signal.grid_shape)
     # Record what makes the run reproducible from any directory: an absolute path (or built-in
-    # name) and the size the signal actually has.
+    # name) and the size the signal actually has (images) or the crop that was asked for (audio).
     signal_path = signal.source.removeprefix("builtin:") if signal.source else config.signal.path
-    config = replace(config, options=options, signal=SignalConfig(path=signal_path, size=max(signal.grid_shape)),
+    if signal.kind == "audio":
+        signal_config = replace(config.signal, path=signal_path, size=None)
+    else:
+        signal_config = replace(config.signal, path=signal_path, size=max(signal.grid_shape))
+    config = replace(config, options=options, signal=signal_config,
                      train=replace(config.train, lr=config.train.lr or method.default_lr))
+    first_omega = getattr(options, "first_omega", None)
+    if signal.kind == "audio" and config.method == "siren" and first_omega is not None \
+            and first_omega < SIREN_AUDIO_MIN_OMEGA:
+        warnings.warn(f"SIREN with first_omega={first_omega:g} on audio underfits (coordinates span the whole "
+                      f"clip); pass --set first_omega=3000 (peers-spec §1)", stacklevel=2)
 
     generator = torch.Generator().manual_seed(config.seed)
     built = method.build(options, signal.grid_shape, signal.channels, generator)
@@ -138,6 +185,10 @@ def run(
                     built.penalties, heldout=(coords[held], values[held]) if mask.any() else None,
                     generator=generator, progress=progress)
     fitted.eval()
+    if signal.kind == "audio":  # the loop logs 10 log10(1/MSE); audio PSNR uses the range 2 of [-1, 1]
+        for row in trained.history:
+            row["train_psnr"] += AUDIO_PSNR_OFFSET_DB
+            row["heldout_psnr"] += AUDIO_PSNR_OFFSET_DB
     prediction = render_field(fitted, signal.grid_shape)
     metrics = evaluate(fitted, signal, prediction, mask, trained, config)
     result = FitResult(fitted, config, metrics, trained.history, signal, mask, run_dir)
@@ -148,9 +199,15 @@ def run(
 
 def evaluate(fitted: SinusoidalField, signal: Signal, prediction: np.ndarray, mask: np.ndarray,
              trained: TrainResult, config: RunConfig) -> dict[str, Any]:
-    """All metrics of a fitted image (see :mod:`sinetune.metrics` for the definitions)."""
+    """All metrics of a fitted image or sound (see :mod:`sinetune.metrics` for the definitions).
+
+    Audio: PSNR with data range 2 on the peak-normalised signal, ``psnr_siren2`` (SIREN²'s
+    convention, 6.02 dB lower), ``snr`` and ``lsd`` on the whole clip; no SSIM or gradient PSNR.
+    """
     flat_prediction = prediction.reshape(-1, signal.channels)
     flat_target = signal.values.reshape(-1, signal.channels)
+    audio = signal.kind == "audio"
+    data_range = AUDIO_DATA_RANGE if audio else 1.0
     metrics: dict[str, Any] = {
         "signal": signal.name,
         "source": signal.source,
@@ -159,9 +216,9 @@ def evaluate(fitted: SinusoidalField, signal: Signal, prediction: np.ndarray, ma
         "method": config.method,
         "steps": len(trained.step_seconds),
         "diverged": trained.diverged,
-        "train_psnr": psnr(flat_prediction[~mask], flat_target[~mask]),
-        "heldout_psnr": psnr(flat_prediction[mask], flat_target[mask]) if mask.any() else None,
-        "full_psnr": psnr(flat_prediction, flat_target),
+        "train_psnr": psnr(flat_prediction[~mask], flat_target[~mask], data_range),
+        "heldout_psnr": psnr(flat_prediction[mask], flat_target[mask], data_range) if mask.any() else None,
+        "full_psnr": psnr(flat_prediction, flat_target, data_range),
         "heldout_fraction": config.holdout,
         "heldout_count": int(mask.sum()),
         "parameters": sum(p.numel() for p in fitted.parameters() if p.requires_grad),
@@ -172,6 +229,18 @@ def evaluate(fitted: SinusoidalField, signal: Signal, prediction: np.ndarray, ma
         "definitions": "PSNR 10log10(1/MSE) on [0,1], unclipped; SSIM skimage Gaussian σ=1.5 data_range=1; "
                        "gradient_psnr: BT.709 gray, gray levels per pixel, / target max (sinetune.metrics)",
     }
+    if audio:
+        metrics.update({
+            "sample_rate": signal.sample_rate,
+            "duration_s": len(flat_target) / signal.sample_rate,
+            "scale": signal.scale,
+            "psnr_siren2": psnr_siren2(flat_prediction, flat_target),
+            "snr": snr(flat_prediction, flat_target),
+            "lsd": log_spectral_distance(flat_prediction, flat_target, signal.sample_rate),
+            "definitions": "audio peak-normalised to [-1,1]; PSNR 10log10(2^2/MSE) (range 2, = [0,1] convention), "
+                           "psnr_siren2 20log10(1/sqrt(MSE)) = PSNR - 6.02 dB; SNR 10log10(sum x^2/sum err^2); "
+                           "LSD dB, Hann STFT n_fft 2048 hop 512, eps 1e-10 (sinetune.metrics); full clip",
+        })
     if signal.dim == 2:
         metrics["ssim"] = ssim(prediction, signal.values)
         metrics["gradient_psnr"] = gradient_psnr(fitted, signal.values)
@@ -180,16 +249,25 @@ def evaluate(fitted: SinusoidalField, signal: Signal, prediction: np.ndarray, ma
 
 
 def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray) -> dict[str, Path]:
-    """Write every run file; returns name → path."""
-    paths = {name.split(".")[0]: run_dir / name for name in RUN_FILES}
+    """Write every run file (:data:`RUN_FILES`, or :data:`AUDIO_RUN_FILES` for audio); returns name → path."""
+    signal = result.signal
+    audio = signal.kind == "audio"
+    paths = {name.split(".")[0]: run_dir / name for name in (AUDIO_RUN_FILES if audio else RUN_FILES)}
     save_config(result.config, paths["config"])
     paths["metrics"].write_text(json.dumps(_finite(result.metrics), indent=2) + "\n")
-    save_field(result.field, paths["model"], result.config.method, result.signal.grid_shape, result.signal.channels)
+    save_field(result.field, paths["model"], result.config.method, signal.grid_shape, signal.channels,
+               signal.sample_rate if audio else None, signal.scale)
     with paths["log"].open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["step", "loss", "train_psnr", "heldout_psnr", "elapsed_s"])
         writer.writeheader()
         writer.writerows(result.history)
-    target = result.signal.values
+    target = signal.values
+    if audio:
+        save_audio(prediction, paths["reconstruction"], signal.sample_rate, signal.scale)
+        save_waveform(prediction, target, signal.sample_rate, paths["waveform"])
+        save_error_waveform(prediction, target, signal.sample_rate, paths["error"])
+        save_curves(result.history, paths["curves"])
+        return paths
     save_image(prediction, paths["reconstruction"])
     save_error(prediction, target, paths["error"])
     save_spectrum(prediction, target, paths["spectrum"])
@@ -223,11 +301,15 @@ def fit(
     out: str | Path | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    start: float | None = None,
+    duration: float | None = None,
+    samples: int | None = None,
 ) -> FitResult:
-    """Fit a sinusoidal field to an image — the one-call Python entry point.
+    """Fit a sinusoidal field to an image or a sound — the one-call Python entry point.
 
     Args:
-        signal: image path, built-in name (``"astronaut"``) or a loaded :class:`~sinetune.signals.Signal`.
+        signal: image path, built-in name (``"astronaut"``), sound file (``.wav``, ``.flac``,
+            ``.ogg``) or a loaded :class:`~sinetune.signals.Signal`.
         method: ``"tuner"`` or ``"siren"`` (see ``sinetune.methods.METHODS``).
         size: longer side after resizing (ignored for a loaded ``Signal``); ``None`` keeps the size.
         options: the method's options dataclass; ``None`` uses its defaults.
@@ -238,6 +320,8 @@ def fit(
         out: run directory to write (``None``: nothing written).
         overwrite: replace an existing run directory.
         progress: show a progress bar.
+        start, duration, samples: audio crop (seconds, seconds, samples; see
+            :func:`~sinetune.signals.load_audio`), ignored for images.
 
     Example::
 
@@ -247,8 +331,11 @@ def fit(
     """
     registry_entry = get_method(method)
     loaded = signal if isinstance(signal, Signal) else None
-    signal_config = SignalConfig(path=str(signal), size=size) if loaded is None else \
-        SignalConfig(path=loaded.source.removeprefix("builtin:"), size=max(loaded.grid_shape))
+    if loaded is None:
+        signal_config = SignalConfig(path=str(signal), size=size, start=start, duration=duration, samples=samples)
+    else:
+        signal_config = SignalConfig(path=loaded.source.removeprefix("builtin:"),
+                                     size=max(loaded.grid_shape) if loaded.kind != "audio" else None)
     config = RunConfig(signal=signal_config, method=method,
                        options=options if options is not None else registry_entry.options_type(),
                        train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device)
@@ -276,24 +363,33 @@ def render_run(
     overwrite: bool = False,
     device: str = "cpu",
 ) -> Path:
-    """Render a saved field to a PNG at any resolution and domain.
+    """Render a saved field to a PNG (image) or a WAV (audio) at any resolution and domain.
 
     Args:
         run_dir: a run directory written by :func:`run`.
-        size: longer side of the render in pixels (aspect kept); ``None`` = the training grid.
-        domain: coordinate range per axis; (-1, 1) is the training domain, (-2, 2) extrapolates.
-        out: output PNG; default ``RUN_DIR/render-HxW[-domain-A_B].png``. Never overwritten unless
-            ``overwrite``.
+        size: images: longer side of the render in pixels (aspect kept), ``None`` = the training
+            grid. Audio: number of samples, ``None`` = as many as keep the original sample rate
+            over ``domain``.
+        domain: coordinate range per axis; (-1, 1) is the training domain, (-2, 2) extrapolates
+            (a TUNER field is periodic with period ``p``, so the render shows the repetition).
+        out: output file; default ``RUN_DIR/render-HxW[-domainA_B].png`` or
+            ``RUN_DIR/render-N[-domainA_B].wav``. Never overwritten unless ``overwrite``.
+
+    Audio renders keep the clip's time scale: the training grid's spacing ``2 / (N_0 − 1)`` is
+    ``1 / rate`` seconds, so ``N`` samples over ``[a, b]`` are written at
+    ``rate · 2 (N − 1) / ((N_0 − 1)(b − a))`` Hz (rounded), de-normalised by the stored scale.
     """
     fitted, _, info = load_run(run_dir, device)
+    if not domain[1] > domain[0]:
+        raise SinetuneError(f"domain must be increasing, got {domain[0]} {domain[1]}")
+    if len(info["grid_shape"]) == 1:
+        return _render_audio(fitted, info, run_dir, size, domain, out, overwrite)
     height, width = info["grid_shape"]
     if size is not None:
         if not 2 <= size <= 16384:
             raise SinetuneError(f"render size must be between 2 and 16384, got {size}")
         scale = size / max(height, width)
         height, width = max(2, round(height * scale)), max(2, round(width * scale))
-    if not domain[1] > domain[0]:
-        raise SinetuneError(f"domain must be increasing, got {domain[0]} {domain[1]}")
     if out is None:
         suffix = "" if tuple(domain) == (-1.0, 1.0) else f"-domain{domain[0]:g}_{domain[1]:g}"
         out = Path(run_dir) / f"render-{height}x{width}{suffix}.png"
@@ -301,6 +397,34 @@ def render_run(
     if out.exists() and not overwrite:
         raise SinetuneError(f"{out} already exists; pass --overwrite to replace it")
     save_image(render_field(fitted, (height, width), domain), out)
+    return out
+
+
+MAX_AUDIO_RENDER = 1 << 26
+
+
+def _render_audio(fitted: SinusoidalField, info: dict, run_dir: str | Path, size: int | None,
+                  domain: tuple[float, float], out: str | Path | None, overwrite: bool) -> Path:
+    """The 1-D branch of :func:`render_run` (a float32 WAV)."""
+    (trained_samples,) = info["grid_shape"]
+    rate = info.get("sample_rate")
+    if rate is None:
+        raise SinetuneError(f"{run_dir} holds a 1-D field without a sample rate; cannot write audio")
+    span = float(domain[1] - domain[0])
+    if size is None:
+        size = round((trained_samples - 1) * span / 2.0) + 1
+    if not 2 <= size <= MAX_AUDIO_RENDER:
+        raise SinetuneError(f"render size must be between 2 and {MAX_AUDIO_RENDER} samples, got {size}")
+    render_rate = max(1, round(rate * 2.0 * (size - 1) / ((trained_samples - 1) * span)))
+    if out is None:
+        suffix = "" if tuple(domain) == (-1.0, 1.0) else f"-domain{domain[0]:g}_{domain[1]:g}"
+        out = Path(run_dir) / f"render-{size}{suffix}.wav"
+    out = Path(out)
+    if out.suffix.lower() != ".wav":
+        raise SinetuneError(f"an audio render is written as WAV; give an output path ending in .wav, not {out.name}")
+    if out.exists() and not overwrite:
+        raise SinetuneError(f"{out} already exists; pass --overwrite to replace it")
+    save_audio(render_field(fitted, (size,), domain), out, render_rate, info.get("scale", 1.0))
     return out
 
 

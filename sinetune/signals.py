@@ -3,6 +3,12 @@
 Conventions (design.md): coordinates ``linspace(-1, 1, n)`` per axis with endpoints; for images
 ``x`` runs along columns (left → right) and ``y`` along rows (top → bottom); a coordinate vector is
 ``(x, y)``. Image values are in [0, 1].
+
+Audio (d = 1): a mono clip of ``N`` samples is the grid ``(N,)`` with coordinates
+``linspace(-1, 1, N)`` (the whole clip, whatever its duration), values ``(N, 1)`` divided by the
+clip's peak ``max|x|`` so they lie in [-1, 1] with max|x| = 1 (peers-spec §0.3); the peak is kept in
+:attr:`Signal.scale` and the sample rate in :attr:`Signal.sample_rate`, so ``values · scale`` at
+``sample_rate`` Hz is the original (mono) clip.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile
 import torch
 from PIL import Image, UnidentifiedImageError
 
@@ -20,6 +27,8 @@ from .errors import SinetuneError
 #: Built-in images (public domain, shipped inside scikit-image) usable instead of a path.
 BUILTIN_IMAGES = ("astronaut", "camera", "coffee", "chelsea", "rocket")
 MIN_SIZE, MAX_SIZE = 8, 8192
+#: File suffixes read as audio by :func:`load_signal` (anything else is read as an image).
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 def grid_coordinates(grid_shape: tuple[int, ...], domain: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
@@ -44,14 +53,20 @@ class Signal:
     """A sampled signal.
 
     Attributes:
-        values: ``grid_shape + (C,)`` float32 array (images: ``(H, W, C)`` in [0, 1]).
+        values: ``grid_shape + (C,)`` float32 array (images: ``(H, W, C)`` in [0, 1]; audio:
+            ``(N, 1)`` peak-normalised to [-1, 1]).
         name: short name used for run directories.
         source: where it came from (a path or ``builtin:NAME``).
+        sample_rate: audio sample rate in Hz (``None`` for images).
+        scale: the factor that undoes the normalisation: original amplitude = ``values · scale``
+            (audio: the clip's peak ``max|x|``; images: 1).
     """
 
     values: np.ndarray
     name: str
     source: str = ""
+    sample_rate: int | None = None
+    scale: float = 1.0
 
     @property
     def grid_shape(self) -> tuple[int, ...]:
@@ -64,6 +79,11 @@ class Signal:
     @property
     def dim(self) -> int:
         return len(self.grid_shape)
+
+    @property
+    def kind(self) -> str:
+        """``"audio"`` for a 1-D signal, ``"image"`` for a 2-D one (``"volume"`` beyond)."""
+        return {1: "audio", 2: "image"}.get(self.dim, "volume")
 
     def coords(self) -> torch.Tensor:
         """``(N, d)`` grid coordinates in [-1, 1] (see :func:`grid_coordinates`)."""
@@ -177,3 +197,103 @@ def image_from_array(values: np.ndarray) -> np.ndarray:
     array = np.clip(values, 0.0, 1.0)
     array = (array * 255.0 + 0.5).astype(np.uint8)
     return array[..., 0] if array.shape[-1] == 1 else array
+
+
+def is_audio_path(source: str | Path) -> bool:
+    """Whether :func:`load_signal` reads ``source`` as audio (by suffix, case-insensitive)."""
+    return Path(str(source)).suffix.lower() in AUDIO_SUFFIXES
+
+
+def check_crop(start: float | None, duration: float | None, samples: int | None) -> None:
+    """Validate an audio crop (see :func:`load_audio`); one-line :class:`SinetuneError` otherwise."""
+    if start is not None and not (start >= 0 and np.isfinite(start)):
+        raise SinetuneError(f"start must be a non-negative number of seconds, got {start}")
+    if duration is not None and not (duration > 0 and np.isfinite(duration)):
+        raise SinetuneError(f"duration must be a positive number of seconds, got {duration}")
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, (int, np.integer))
+                                or samples < 2):
+        raise SinetuneError(f"samples must be an integer ≥ 2, got {samples}")
+    if duration is not None and samples is not None:
+        raise SinetuneError("give either duration or samples to crop audio, not both")
+
+
+def load_audio(
+    path: str | Path,
+    start: float | None = None,
+    duration: float | None = None,
+    samples: int | None = None,
+) -> Signal:
+    """Load a WAV, FLAC or OGG file (soundfile) as a 1-D :class:`Signal`.
+
+    Args:
+        path: the audio file.
+        start: crop start in seconds (``round(start · rate)`` samples are skipped); ``None`` = 0.
+        duration: keep ``round(duration · rate)`` samples from ``start`` (fewer if the file ends).
+        samples: keep the first ``samples`` samples from ``start`` (exclusive with ``duration``).
+
+    Returns:
+        A signal with ``values`` of shape ``(N, 1)`` float32: the channel mean (mono downmix) of
+        the crop divided by its peak ``max|x|`` (so ``max|values| = 1``), ``scale`` = that peak,
+        ``sample_rate`` = the file's rate in Hz; coordinates ``linspace(-1, 1, N)``.
+
+    Raises :class:`SinetuneError` (one line) for a missing, empty, corrupt or unsupported file, a crop
+    that leaves fewer than 2 samples, and an all-zero ("silent") crop.
+    """
+    check_crop(start, duration, samples)
+    text = str(path)
+    path = Path(text)
+    if path.suffix.lower() not in AUDIO_SUFFIXES:
+        raise SinetuneError(f"not a supported audio format: {text} (use {', '.join(AUDIO_SUFFIXES)})")
+    if not path.exists():
+        raise SinetuneError(f"no such file: {text}")
+    if path.is_dir():
+        raise SinetuneError(f"expected an audio file, got a directory: {text}")
+    if path.stat().st_size == 0:
+        raise SinetuneError(f"file is empty: {text}")
+    try:
+        with soundfile.SoundFile(str(path)) as handle:
+            rate, total = int(handle.samplerate), int(handle.frames)
+            first = int(round((start or 0.0) * rate))
+            if total > 0 and first >= total:
+                raise SinetuneError(f"start {start} s is past the end of {text} ({total / rate:g} s)")
+            count = samples if samples is not None else (
+                int(round(duration * rate)) if duration is not None else total - first)
+            count = max(0, min(count, total - first))
+            if first:
+                handle.seek(first)
+            data = handle.read(count, dtype="float64", always_2d=True)
+    except SinetuneError:
+        raise
+    except (soundfile.SoundFileError, RuntimeError, OSError, ValueError, TypeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SinetuneError(f"cannot read audio {text}: {first_line}") from None
+    if len(data) < 2:
+        what = "the crop leaves" if (start or duration or samples) else "the file has"
+        raise SinetuneError(f"{what} {len(data)} sample(s) of {text}; need at least 2")
+    mono = data.mean(axis=1)
+    if not np.isfinite(mono).all():
+        raise SinetuneError(f"audio {text} contains non-finite samples")
+    peak = float(np.abs(mono).max())
+    if peak == 0.0:
+        raise SinetuneError(f"signal is silent: {text} (every sample of the crop is 0)")
+    values = (mono / peak).astype(np.float32)[:, None]
+    return Signal(values=values, name=path.stem, source=str(path.resolve()), sample_rate=rate, scale=peak)
+
+
+def load_signal(
+    source: str | Path,
+    size: int | None = None,
+    start: float | None = None,
+    duration: float | None = None,
+    samples: int | None = None,
+) -> Signal:
+    """Load an image or a sound, chosen by the file suffix (:data:`AUDIO_SUFFIXES` → audio).
+
+    ``size`` applies to images only (ignored for audio); ``start``/``duration``/``samples`` crop
+    audio only (validated, then ignored for images). Built-in image names work as in
+    :func:`load_image`.
+    """
+    check_crop(start, duration, samples)
+    if is_audio_path(source):
+        return load_audio(source, start, duration, samples)
+    return load_image(source, size)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -215,3 +216,43 @@ def log_magnitude_spectrum(gray: np.ndarray) -> np.ndarray:
     spectrum = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(gray))))
     low, high = spectrum.min(), spectrum.max()
     return (spectrum - low) / (high - low) if high > low else np.zeros_like(spectrum)
+
+
+def spectral_centroid(values: np.ndarray, mode: Literal["flattened", "rowwise"] = "flattened") -> float:
+    """SIREN²'s spectral centroid ``SC`` of a sampled signal (peers-spec §2, "Spectral centroid").
+
+    Per channel ``c``: the magnitude spectrum ``|X_c(f)| = |rFFT(x_c)|`` at the bins
+    ``f = rfftfreq(n, d=1)`` (cycles per sample, in [0, 0.5]) and its centroid
+    ``Σ_f f |X_c(f)| / Σ_f |X_c(f)|`` (0 for an all-zero channel; the DC bin counts, no mean is
+    removed). The result is ``SC = 2 · mean_c(centroid_c) / C``: the factor 2 puts Nyquist at 1, and
+    the division by the channel count ``C`` is the released code's (SIREN²'s ``ζ = SC / C`` divides
+    once more).
+
+    Args:
+        values: ``grid_shape + (C,)`` array (audio ``(N, C)``, images ``(H, W, C)``), in the value
+            range the centroid is meant for (the released scripts use [-1, 1]; the DC bin depends on it).
+        mode: ``"flattened"`` — one rFFT per channel over the row-major flattened samples (what the
+            released ``learn_images.py`` computes, since it passes the ``(H·W, C)`` pixel array);
+            ``"rowwise"`` — the code's multi-dimensional branch: rFFT along the last grid axis (image
+            rows), one centroid per line, mean over lines. Identical for 1-D signals.
+
+    Returns:
+        ``SC``, dimensionless (1 = Nyquist of the sampled axis, before the ``/ C``).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim < 2:
+        raise ValueError("values must be grid_shape + (C,)")
+    if mode not in ("flattened", "rowwise"):
+        raise ValueError(f"mode must be 'flattened' or 'rowwise', got {mode!r}")
+    channels = values.shape[-1]
+    lines = values.reshape(-1, channels) if mode == "flattened" else values
+    axis = 0 if mode == "flattened" else lines.ndim - 2  # the sampled axis: last grid axis for rowwise
+    magnitude = np.abs(np.fft.rfft(lines, axis=axis))
+    shape = [1] * magnitude.ndim
+    shape[axis] = magnitude.shape[axis]
+    frequencies = np.fft.rfftfreq(lines.shape[axis], d=1.0).reshape(shape)
+    total = magnitude.sum(axis=axis)
+    weighted = (frequencies * magnitude).sum(axis=axis)
+    centroid = np.divide(weighted, total, out=np.zeros_like(total), where=total > 0)
+    per_channel = centroid.reshape(-1, channels).mean(axis=0)
+    return float(2.0 * per_channel.mean() / channels)

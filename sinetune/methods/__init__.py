@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from ..errors import SinetuneError
-from . import siren, tuner
+from . import ffn, finer, gauss, mfn, siren, siren2, ssn, tuner, wire
 from .base import Built, Method
+from .ffn import FfnOptions
+from .finer import FinerOptions
+from .gauss import GaussOptions
+from .mfn import MfnOptions
 from .siren import SirenOptions
+from .siren2 import Siren2Options
+from .ssn import SsnOptions
 from .tuner import TunerOptions
+from .wire import WireOptions
 
 METHODS: dict[str, Method] = {
     "tuner": Method("tuner",
@@ -14,6 +21,20 @@ METHODS: dict[str, Method] = {
                     TunerOptions, tuner.DEFAULT_LR, tuner.resolve, tuner.build),
     "siren": Method("siren", "SIREN: sine MLP, ω0 = 30 on weights and bias, the official code's init",
                     SirenOptions, siren.DEFAULT_LR, siren.resolve, siren.build),
+    "siren2": Method("siren2", "SIREN² (WINNER): SIREN plus Gaussian noise on W1, W2 scaled by the spectral centroid",
+                     Siren2Options, siren2.DEFAULT_LR, siren2.resolve, siren2.build, siren2.prepare),
+    "ssn": Method("ssn", "SSN: sine MLP with ω on the first layer only, Kaiming-normal everywhere, ω from the grid",
+                  SsnOptions, ssn.DEFAULT_LR, ssn.resolve, ssn.build),
+    "ffn": Method("ffn", "FFN: frozen Gaussian Fourier features [cos, sin](2πBv), ReLU MLP",
+                  FfnOptions, ffn.DEFAULT_LR, ffn.resolve, ffn.build),
+    "finer": Method("finer", "FINER: variable-periodic sine sin(ω(|z|+1)z), SIREN init",
+                    FinerOptions, finer.DEFAULT_LR, finer.resolve, finer.build),
+    "wire": Method("wire", "WIRE: complex Gabor wavelets exp(jω0 z − |s0 z|²), real part of a complex head",
+                   WireOptions, wire.DEFAULT_LR, wire.resolve, wire.build),
+    "gauss": Method("gauss", "Gauss: exp(−(s z)²) activations, default init",
+                    GaussOptions, gauss.DEFAULT_LR, gauss.resolve, gauss.build),
+    "mfn": Method("mfn", "MFN (FourierNet): products of sine filters sin(Ωx + φ) and linear layers",
+                  MfnOptions, mfn.DEFAULT_LR, mfn.resolve, mfn.build),
 }
 
 
@@ -25,4 +46,5 @@ def get_method(name: str) -> Method:
         raise SinetuneError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["METHODS", "Built", "Method", "SirenOptions", "TunerOptions", "get_method"]
+__all__ = ["METHODS", "Built", "FfnOptions", "FinerOptions", "GaussOptions", "Method", "MfnOptions", "Siren2Options",
+           "SirenOptions", "SsnOptions", "TunerOptions", "WireOptions", "get_method"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 import torch
+from torch import nn
 
-from ..models import SinusoidalField
 from ..training import Constraint, Penalty
 
 
@@ -16,12 +17,14 @@ class Built:
     """A freshly built field plus what training must do with it.
 
     Attributes:
-        field: the ``nn.Module`` (coordinates ``(N, d)`` → values ``(N, C)``).
+        field: the ``nn.Module`` (coordinates ``(N, d)`` → values ``(N, C)``); a
+            :class:`~sinetune.models.SinusoidalField` for most methods, with ``in_features`` and
+            ``out_features`` properties in every case.
         constraints: objects whose ``apply()`` runs after every optimizer step.
         penalties: loss terms added to the MSE.
     """
 
-    field: SinusoidalField
+    field: nn.Module
     constraints: list[Constraint] = field(default_factory=list)
     penalties: list[Penalty] = field(default_factory=list)
 
@@ -37,6 +40,11 @@ class Method:
         default_lr: documented Adam learning rate used when the run gives none.
         resolve: ``resolve(options, grid_shape) -> options`` fills signal-derived defaults, validates.
         build: ``build(options, grid_shape, channels, generator) -> Built``.
+        prepare: optional ``prepare(options, values) -> options``, called with the signal's values
+            (``grid_shape + (C,)`` array, as the signal holds them: images in [0, 1]) *before*
+            ``resolve``, for defaults that need the samples and not just the grid (SIREN²'s spectral
+            centroid). It fills only options left ``None`` and returns a new options object; ``None``
+            (the default) means the method needs no such step.
     """
 
     name: str
@@ -45,3 +53,4 @@ class Method:
     default_lr: float
     resolve: Callable[[Any, tuple[int, ...]], Any]
     build: Callable[[Any, tuple[int, ...], int, torch.Generator], Built]
+    prepare: Callable[[Any, np.ndarray], Any] | None = None

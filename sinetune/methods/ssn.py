@@ -1,0 +1,94 @@
+"""Simple sinusoidal networks (SSN; Belbute-Peres & Kolter, arXiv 2211.14503; peers-spec §3).
+
+* First layer ``sin(ω (W₁ x + b₁))``, hidden layers ``sin(W z + b)`` (no ω, no 1/ω in the init),
+  linear head.
+* **Every** weight and bias (head included) is Kaiming-normal, ``N(0, 2 / fan_in)``.
+* ω from the grid (kernel-bandwidth rule, peers-spec §3): the first layer's NTK is a Gaussian
+  low-pass whose angular std is the effective first-layer weight std ``ω σ_w`` (``σ_w = √(2/d)``),
+  so ``ω = κ · ω_max / σ_w`` with ``ω_max = π (N − 1) / 2`` the grid's Nyquist angular frequency
+  (rad per unit coordinate, ``N`` = smallest grid side). The default ``κ`` is *calibrated* so that a
+  256² image gets the first-layer weight std of SIREN ω₀ = 30 (``30 / (√3 · 2) ≈ 8.66`` rad/unit,
+  the "SIREN equivalence" of §3): ``κ = 30 / (√3 π · 255) ≈ 0.0216``, i.e. the bandwidth is ≈ 2.2 %
+  of Nyquist. The paper's own constant was not retrievable; this calibration is to be revisited by
+  benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from ..errors import SinetuneError
+from ..models import SineLayer, SinusoidalField
+from .base import Built
+
+DEFAULT_LR = 1e-3
+
+#: κ such that ω·σ_w equals SIREN ω₀ = 30's first-layer std (30/(2√3) rad/unit) on a 256² grid.
+SIREN_EQUIVALENT_BANDWIDTH = 30.0 / (math.sqrt(3.0) * math.pi * 255.0)
+
+
+@dataclass(frozen=True)
+class SsnOptions:
+    """SSN hyper-parameters (defaults: SIREN's shape; no official code exists).
+
+    Attributes:
+        input_width: width of the first sine layer.
+        hidden_width: width of every hidden sine layer.
+        hidden_layers: number of hidden sine layers after the first.
+        omega: ``ω`` of the first layer (dimensionless; multiplies weight and bias). ``None``: derived,
+            ``ω = bandwidth_fraction · π (N − 1) / 2 / √(2/d)`` (≈ 8.65 at 256², ≈ 17.4 at 512²).
+        bandwidth_fraction: ``κ``, the first layer's effective weight std ``ω √(2/d)`` as a fraction of
+            the grid's Nyquist angular frequency (default: the SIREN-ω₀ = 30 calibration above).
+    """
+
+    input_width: int = 256
+    hidden_width: int = 256
+    hidden_layers: int = 3
+    omega: float | None = None
+    bandwidth_fraction: float = round(SIREN_EQUIVALENT_BANDWIDTH, 6)
+
+
+def derived_omega(grid_shape: tuple[int, ...], bandwidth_fraction: float) -> float:
+    """``ω = κ ω_max / σ_w`` with ``ω_max = π (N − 1) / 2`` rad/unit (N = smallest side) and ``σ_w = √(2/d)``."""
+    nyquist = math.pi * (min(grid_shape) - 1) / 2.0
+    return bandwidth_fraction * nyquist / math.sqrt(2.0 / len(grid_shape))
+
+
+def resolve(options: SsnOptions, grid_shape: tuple[int, ...]) -> SsnOptions:
+    """Validate and fill ``omega`` from the grid when it is ``None``."""
+    if options.input_width < 1 or options.hidden_width < 1 or options.hidden_layers < 0:
+        raise SinetuneError("input_width and hidden_width must be positive, hidden_layers non-negative")
+    if not (options.bandwidth_fraction > 0 and math.isfinite(options.bandwidth_fraction)):
+        raise SinetuneError(f"bandwidth_fraction must be a positive number, got {options.bandwidth_fraction}")
+    if options.omega is not None and not (options.omega > 0 and math.isfinite(options.omega)):
+        raise SinetuneError(f"omega must be a positive number (or null to derive it), got {options.omega}")
+    if options.omega is None:
+        options = replace(options, omega=round(derived_omega(grid_shape, options.bandwidth_fraction), 6))
+    return options
+
+
+def build(options: SsnOptions, grid_shape: tuple[int, ...], channels: int, generator: torch.Generator) -> Built:
+    """Build an SSN; every parameter ``~ N(0, 2 / fan_in)`` from ``generator``. ``options`` must be resolved."""
+
+    def kaiming(*shape: int, fan_in: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator) * math.sqrt(2.0 / fan_in)
+
+    dim = len(grid_shape)
+    omega = float(options.omega)
+    # SineLayer takes effective weights ω W and stores W, so the stored W₁ is the Kaiming draw.
+    first = SineLayer(dim, options.input_width, omega, omega * kaiming(options.input_width, dim, fan_in=dim),
+                      kaiming(options.input_width, fan_in=dim))
+    hidden, fan_in = [], options.input_width
+    for _ in range(options.hidden_layers):
+        hidden.append(SineLayer(fan_in, options.hidden_width, 1.0, kaiming(options.hidden_width, fan_in, fan_in=fan_in),
+                                kaiming(options.hidden_width, fan_in=fan_in)))
+        fan_in = options.hidden_width
+    head = nn.Linear(fan_in, channels)
+    with torch.no_grad():
+        head.weight.copy_(kaiming(channels, fan_in, fan_in=fan_in))
+        head.bias.copy_(kaiming(channels, fan_in=fan_in))
+    return Built(SinusoidalField(first, hidden, head))
