@@ -14,6 +14,8 @@ import torch
 from PIL import Image
 
 from sinetune import TrainOptions, TunerOptions
+from sinetune.cli import main
+from sinetune.methods import get_method
 
 # Tiny tensors: one intra-op thread is much faster than two contending ones (and immune to other
 # processes using the cores), and it keeps timings stable.
@@ -71,3 +73,40 @@ def fitted_run(tmp_path_factory):
                           train_options=TrainOptions(steps=20, log_every=5), seed=3, holdout=0.1, device="cpu",
                           out=root / "run")
     return result, root / "run", image
+
+
+# Shared helpers (imported by the test modules).
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
+    assert lines[0].startswith("sinetune: error:")
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def build(name, options, grid_shape=(32, 32), channels=3, seed=0, values=None):
+    """prepare (when the method has one) → resolve → build, as a run does."""
+    method = get_method(name)
+    if method.prepare is not None:
+        if values is None:
+            values = np.random.default_rng(seed).random(grid_shape + (channels,))
+        options = method.prepare(options, values)
+    resolved = method.resolve(options, grid_shape)
+    return resolved, method.build(resolved, grid_shape, channels, torch.Generator().manual_seed(seed))
+
+
+def check_uniform(tensor: torch.Tensor, bound: float, rel: float = 0.06) -> None:
+    """All entries in [-bound, bound], spread over it, and variance ≈ bound²/3."""
+    values = tensor.detach().double()
+    assert values.abs().max().item() <= bound * (1 + 1e-6)
+    assert values.abs().max().item() > 0.9 * bound
+    assert values.var().item() == pytest.approx(bound ** 2 / 3, rel=rel)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import assert_one_line_error, run_cli
 
 import sinetune
 from sinetune import SinetuneError, TrainOptions, TunerOptions
-from sinetune.cli import main
 from sinetune.methods import get_method
 from sinetune.metrics import AUDIO_DATA_RANGE, log_spectral_distance, psnr, psnr_siren2, snr
 from sinetune.render import save_audio
@@ -53,22 +53,6 @@ def _isolated(monkeypatch, tmp_path):
     monkeypatch.setenv("SINETUNE_MALLOC", "system")
     monkeypatch.chdir(tmp_path)
 
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("sinetune: error:"), err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-
-
-# --- loading --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("suffix, subtype", [(".wav", "FLOAT"), (".wav", "PCM_16"), (".flac", "PCM_16")])
 def test_load_save_round_trip_keeps_length_rate_and_amplitude(tmp_path, suffix, subtype):

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import smooth_rgb, write_png
+from conftest import assert_one_line_error, run_cli, smooth_rgb, write_png
 from PIL import Image
 
-from sinetune.cli import main, parse_overrides
+from sinetune.cli import parse_overrides
 from sinetune.errors import SinetuneError
 
 TINY = ["--steps", "5", "--quiet", "--device", "cpu", "--set", "input_width=16", "--set", "hidden_width=16"]
@@ -21,22 +21,6 @@ def _isolated(monkeypatch, tmp_path):
     # keep the test process's allocator alone and never write into the repository (default runs/)
     monkeypatch.setenv("SINETUNE_MALLOC", "system")
     monkeypatch.chdir(tmp_path)
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
-    assert lines[0].startswith("sinetune: error:")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture

@@ -8,25 +8,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import build, check_uniform
 
 from sinetune import SinetuneError, SirenOptions, TunerOptions
 from sinetune.methods import METHODS, get_method
 from sinetune.spectral import block_column_bounds
 from sinetune.training import BoundPenalty, ColumnClamp, PositiveBounds
-
-
-def build(name, options, grid_shape=(32, 32), channels=3, seed=0):
-    method = get_method(name)
-    resolved = method.resolve(options, grid_shape)
-    return resolved, method.build(resolved, grid_shape, channels, torch.Generator().manual_seed(seed))
-
-
-def check_uniform(tensor: torch.Tensor, bound: float, rel: float = 0.06) -> None:
-    """All entries in [-bound, bound], spread over it, and variance ≈ bound²/3."""
-    values = tensor.detach().double()
-    assert values.abs().max().item() <= bound * (1 + 1e-6)
-    assert values.abs().max().item() > 0.9 * bound
-    assert values.var().item() == pytest.approx(bound ** 2 / 3, rel=rel)
 
 
 def test_registry_and_unknown_method():

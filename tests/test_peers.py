@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import smooth_rgb
+from conftest import build, check_uniform, smooth_rgb
 
 from sinetune import SinetuneError
 from sinetune.config import RunConfig, config_from_dict, config_to_dict
@@ -43,25 +43,6 @@ PEERS = ("siren2", "ssn", "ffn", "finer", "wire", "gauss", "mfn")
 def smooth_values(size: int) -> np.ndarray:
     """``(size, size, 3)`` float32 smooth image in [0, 1]."""
     return smooth_rgb(size, size).astype(np.float32) / 255.0
-
-
-def build(name, options, grid_shape=(32, 32), channels=3, seed=0, values=None):
-    """prepare (when the method has one) → resolve → build, as a run does."""
-    method = get_method(name)
-    if method.prepare is not None:
-        if values is None:
-            values = np.random.default_rng(seed).random(grid_shape + (channels,))
-        options = method.prepare(options, values)
-    resolved = method.resolve(options, grid_shape)
-    return resolved, method.build(resolved, grid_shape, channels, torch.Generator().manual_seed(seed))
-
-
-def check_uniform(tensor: torch.Tensor, bound: float, rel: float = 0.06) -> None:
-    """All entries in [-bound, bound], spread over it, and variance ≈ bound²/3."""
-    values = tensor.detach().double()
-    assert values.abs().max().item() <= bound * (1 + 1e-6)
-    assert values.abs().max().item() > 0.9 * bound
-    assert values.var().item() == pytest.approx(bound ** 2 / 3, rel=rel)
 
 
 def check_normal(tensor: torch.Tensor, std: float, rel: float) -> None:
