@@ -237,20 +237,29 @@ def run_benchmark(
                    "plain_ratio": timed / plain,
                    "lr": result.config.train.lr}
             report.rows.append({k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in row.items()})
-            (out_dir / "results.json").write_text(json.dumps({**header, "rows": report.rows}, indent=1))
+            _write(report, header, methods, out_dir)  # a partial run always has its table
+    _write(report, header, methods, out_dir)
+    return report
+
+
+MEAN_KEYS = ("train_psnr", "heldout_psnr", "gradient_psnr", "gradient_psnr_paper", "ssim", "seconds_per_step_median",
+             "timed_seconds_per_step", "plain_seconds_per_step", "plain_ratio")
+
+
+def _write(report: BenchReport, header: dict[str, Any], methods: list[str], out_dir: Path) -> None:
+    """Per-method means over the images finished by *every* method, then results.json and results.md."""
+    complete = [image for image in dict.fromkeys(r["image"] for r in report.rows)
+                if all(any(r["image"] == image and r["method"] == m for r in report.rows) for m in methods)]
+    report.means = {}
     for method_name in methods:
-        rows = [r for r in report.rows if r["method"] == method_name]
-        if not rows:
-            continue
-        report.means[method_name] = {k: _mean([r[k] for r in rows]) for k in
-                                     ("train_psnr", "heldout_psnr", "gradient_psnr", "gradient_psnr_paper",
-                                      "ssim", "seconds_per_step_median", "timed_seconds_per_step",
-                                      "plain_seconds_per_step", "plain_ratio")}
+        rows = [r for r in report.rows if r["method"] == method_name and r["image"] in complete]
+        if rows:
+            report.means[method_name] = {k: _mean([r.get(k) for r in rows]) for k in MEAN_KEYS}
+    header = {**header, "images_complete": len(complete)}
     report.markdown = to_markdown(report, header)
     (out_dir / "results.json").write_text(json.dumps({**header, "rows": report.rows, "means": report.means},
                                                      indent=1))
     (out_dir / "results.md").write_text(report.markdown + "\n")
-    return report
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -263,7 +272,8 @@ def to_markdown(report: BenchReport, header: dict[str, Any]) -> str:
     """Per-image rows and per-method means as a markdown table."""
     lines = [f"{header['benchmark']}: {header['steps']} steps, {header['size']}², width {header['width']}, "
              f"holdout {header['holdout']}, device {header['device']}, torch {header['torch']}, "
-             f"{header['threads']} threads",
+             f"{header['threads']} threads; means over the {header.get('images_complete', '?')} images "
+             "finished by every method",
              "",
              "| image | method | train PSNR | held-out PSNR | grad PSNR | grad PSNR (paper) | SSIM | s/step "
              "| × plain |",

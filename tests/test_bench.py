@@ -151,3 +151,15 @@ def test_resume_skips_finished_rows_and_refuses_another_protocol(kodak, tmp_path
     assert [r["image"] for r in resumed.rows] == ["kodim01", "kodim02"]
     assert resumed.rows[0] == first.rows[0]  # the finished row was kept, not re-run
     assert json.loads((out / "results.json").read_text())["rows"] == resumed.rows
+
+
+def test_means_cover_only_images_finished_by_every_method(kodak, tmp_path):
+    out = tmp_path / "m"
+    common = dict(data_dir=kodak, size=32, width=8, steps=2, out=out, device="cpu")
+    run_benchmark("kodak-256", images=["01", "02"], methods=["siren"], **common)
+    report = run_benchmark("kodak-256", images=["01"], methods=["tuner", "siren"], resume=True, **common)
+    assert [(r["image"], r["method"]) for r in report.rows] == [("kodim01", "siren"), ("kodim02", "siren"),
+                                                                 ("kodim01", "tuner")]
+    siren_01 = report.rows[0]
+    assert report.means["siren"]["train_psnr"] == pytest.approx(siren_01["train_psnr"])  # kodim02 left out
+    assert "means over the 1 images" in (out / "results.md").read_text()
