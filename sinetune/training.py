@@ -82,12 +82,20 @@ class TrainOptions:
             about ``ω·lr`` per step (README, "Learning rate").
         batch_size: samples per step; ``None`` = full batch (all training samples every step).
         log_every: evaluate and log every this many steps (and at the last step).
+        stop_psnr: stop early once the PSNR at a log step reaches this many dB — the held-out
+            PSNR when there are held-out samples, else the training PSNR. ``None``: never.
+        stop_plateau: stop early when the loss at the last ``stop_plateau`` log steps improved on
+            the best earlier logged loss by less than a relative ``plateau_tolerance``. ``None``: never.
+        plateau_tolerance: relative improvement that still counts as progress (default 1e-3).
     """
 
     steps: int = 300
     lr: float | None = None
     batch_size: int | None = None
     log_every: int = 10
+    stop_psnr: float | None = None
+    stop_plateau: int | None = None
+    plateau_tolerance: float = 1e-3
 
     def validate(self) -> None:
         from .errors import SinetuneError
@@ -100,6 +108,10 @@ class TrainOptions:
             raise SinetuneError(f"batch_size must be positive, got {self.batch_size}")
         if self.log_every < 1:
             raise SinetuneError(f"log_every must be positive, got {self.log_every}")
+        if self.stop_plateau is not None and self.stop_plateau < 1:
+            raise SinetuneError(f"stop_plateau must be a positive number of log steps, got {self.stop_plateau}")
+        if not 0 <= self.plateau_tolerance < 1:
+            raise SinetuneError(f"plateau_tolerance must be in [0, 1), got {self.plateau_tolerance}")
 
 
 @dataclass
@@ -114,11 +126,30 @@ class TrainResult:
         step_seconds: wall time of every optimizer step (forward, backward, update, constraints).
         diverged: the loss (or the weights) became non-finite; the field holds the last weights
             whose loss was finite.
+        stopped: why training ended before ``steps``: ``"psnr"`` (``stop_psnr`` reached),
+            ``"plateau"``, ``"diverged"``, or ``None`` (ran all steps).
     """
 
     history: list[dict[str, float]] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
     diverged: bool = False
+    stopped: str | None = None
+
+
+def _early_stop(history: list[dict[str, float]], options: TrainOptions) -> str | None:
+    """``"psnr"`` / ``"plateau"`` when the logged history meets a stopping rule, else ``None``."""
+    latest = history[-1]
+    if options.stop_psnr is not None:
+        score = latest["heldout_psnr"] if not math.isnan(latest["heldout_psnr"]) else latest["train_psnr"]
+        if score >= options.stop_psnr:
+            return "psnr"
+    window = options.stop_plateau
+    if window is not None and len(history) > window:
+        best_before = min(row["loss"] for row in history[:-window])
+        best_recent = min(row["loss"] for row in history[-window:])
+        if best_recent > best_before * (1 - options.plateau_tolerance):
+            return "plateau"
+    return None
 
 
 def mse_psnr(mse: float) -> float:
@@ -198,6 +229,7 @@ def train(
         if not math.isfinite(loss_value):
             field.load_state_dict(last_good)
             result.diverged = True
+            result.stopped = "diverged"
             break
         with torch.no_grad():
             for name, tensor in field.state_dict().items():
@@ -220,8 +252,12 @@ def train(
             result.history.append({"step": step, "loss": loss_value, "train_psnr": train_psnr,
                                    "heldout_psnr": heldout_psnr, "elapsed_s": elapsed})
             bar.set_postfix(train=f"{train_psnr:.2f}dB", heldout=f"{heldout_psnr:.2f}dB")
+            result.stopped = _early_stop(result.history, options)
+            if result.stopped is not None:
+                break
     bar.close()
     if not result.diverged and not all(torch.isfinite(p).all() for p in field.parameters()):
         field.load_state_dict(last_good)  # the last update produced non-finite weights
         result.diverged = True
+        result.stopped = "diverged"
     return result

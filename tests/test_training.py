@@ -248,3 +248,39 @@ def test_tuner_fits_a_smooth_image(rgb_image):
     assert metrics["full_psnr"] > baseline + 12
     curve = [row["train_psnr"] for row in result.history]
     assert curve[-1] > curve[0] + 10
+
+
+def _smooth_problem(generator):
+    from sinetune.signals import grid_coordinates
+
+    coords = grid_coordinates((16, 16))
+    values = 0.5 + 0.25 * torch.sin(3 * coords[:, :1]) * torch.cos(2 * coords[:, 1:])
+    options = get_method("tuner").resolve(TunerOptions(input_width=16, hidden_width=16, band_fraction=0.5), (16, 16))
+    built = get_method("tuner").build(options, (16, 16), 1, generator)
+    return coords, values, built
+
+
+def test_stop_psnr_ends_training_at_the_first_log_step_that_reaches_it(generator):
+    coords, values, built = _smooth_problem(generator)
+    options = TrainOptions(steps=2000, log_every=5, stop_psnr=25.0)
+    result = train(built.field, coords, values, options, 5e-3, built.constraints, built.penalties)
+    assert result.stopped == "psnr"
+    assert result.history[-1]["train_psnr"] >= 25.0
+    assert all(row["train_psnr"] < 25.0 for row in result.history[:-1])
+    assert len(result.step_seconds) == result.history[-1]["step"] < 2000
+
+
+def test_stop_plateau_ends_training_when_the_loss_stops_improving(generator):
+    coords, values, built = _smooth_problem(generator)
+    # lr 0 never improves the loss: the plateau rule must fire after window + 1 log steps
+    result = train(built.field, coords, values, TrainOptions(steps=500, log_every=2, stop_plateau=3), 0.0,
+                   built.constraints, built.penalties)
+    assert result.stopped == "plateau" and len(result.history) == 4
+    full = train(built.field, coords, values, TrainOptions(steps=20, log_every=2), 5e-3, built.constraints)
+    assert full.stopped is None and len(full.step_seconds) == 20
+
+
+@pytest.mark.parametrize("kwargs", [{"stop_plateau": 0}, {"plateau_tolerance": 1.0}, {"plateau_tolerance": -0.1}])
+def test_early_stop_options_are_validated(kwargs):
+    with pytest.raises(SinetuneError):
+        TrainOptions(**kwargs).validate()
