@@ -122,11 +122,21 @@ def gradient_psnr(
     variant: Literal["sinetune", "paper"] = "sinetune",
 ) -> float:
     """Gradient PSNR of a field against an ``(H, W, C)`` target image (see module docstring)."""
-    grid_shape = target.shape[:2]
+    predicted = np.hypot(*field_gradient(field, target.shape[:2]))
+    return gradient_psnr_of_magnitude(predicted, target, variant)
+
+
+def gradient_psnr_of_magnitude(
+    predicted: np.ndarray,
+    target: np.ndarray,
+    variant: Literal["sinetune", "paper"] = "sinetune",
+) -> float:
+    """Gradient PSNR from the field's ``(H, W)`` analytic ``|∇gray|`` (BT.709, gray levels per pixel,
+    as :func:`field_gradient` returns it) — both variants use that same map, so a run computes it once.
+    """
     if variant == "paper":
         target_magnitude = np.hypot(*sobel_gradient(gray(target, BT601)))
         target_map = target_magnitude / max(target_magnitude.max(), 1e-12)
-        predicted = np.hypot(*field_gradient(field, grid_shape, BT709))
         span = predicted.max() - predicted.min()
         predicted = (predicted - predicted.min()) / (span if span > 0 else 1.0)
         predicted = np.round(predicted * 255.0).astype(np.uint8).astype(np.float64) / 255.0
@@ -134,7 +144,6 @@ def gradient_psnr(
     elif variant == "sinetune":
         target_magnitude = np.hypot(*sobel_gradient(gray(target)))
         scale = max(target_magnitude.max(), 1e-12)
-        predicted = np.hypot(*field_gradient(field, grid_shape))
         mse = float(np.mean((predicted / scale - target_magnitude / scale) ** 2))
     else:
         raise ValueError(f"unknown gradient PSNR variant {variant!r}")

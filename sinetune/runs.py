@@ -30,7 +30,7 @@ from .methods import get_method
 from .metrics import (
     AUDIO_DATA_RANGE,
     field_gradient,
-    gradient_psnr,
+    gradient_psnr_of_magnitude,
     gray,
     log_spectral_distance,
     psnr,
@@ -190,16 +190,20 @@ def run(
             row["train_psnr"] += AUDIO_PSNR_OFFSET_DB
             row["heldout_psnr"] += AUDIO_PSNR_OFFSET_DB
     prediction = render_field(fitted, signal.grid_shape)
-    metrics = evaluate(fitted, signal, prediction, mask, trained, config)
+    # the field's analytic |∇gray| (one autograd pass), shared by both gradient PSNRs and gradient.png
+    gradient = np.hypot(*field_gradient(fitted, signal.grid_shape)) if signal.dim == 2 else None
+    metrics = evaluate(fitted, signal, prediction, mask, trained, config, gradient)
     result = FitResult(fitted, config, metrics, trained.history, signal, mask, run_dir)
     if run_dir is not None:
-        result.paths = write_run(run_dir, result, prediction)
+        result.paths = write_run(run_dir, result, prediction, gradient)
     return result
 
 
 def evaluate(fitted: SinusoidalField, signal: Signal, prediction: np.ndarray, mask: np.ndarray,
-             trained: TrainResult, config: RunConfig) -> dict[str, Any]:
+             trained: TrainResult, config: RunConfig, gradient: np.ndarray | None = None) -> dict[str, Any]:
     """All metrics of a fitted image or sound (see :mod:`sinetune.metrics` for the definitions).
+
+    ``gradient``: the field's ``(H, W)`` analytic ``|∇gray|`` if already computed (else computed here).
 
     Audio: PSNR with data range 2 on the peak-normalised signal, ``psnr_siren2`` (SIREN²'s
     convention, 6.02 dB lower), ``snr`` and ``lsd`` on the whole clip; no SSIM or gradient PSNR.
@@ -244,12 +248,15 @@ def evaluate(fitted: SinusoidalField, signal: Signal, prediction: np.ndarray, ma
         })
     if signal.dim == 2:
         metrics["ssim"] = ssim(prediction, signal.values)
-        metrics["gradient_psnr"] = gradient_psnr(fitted, signal.values)
-        metrics["gradient_psnr_paper"] = gradient_psnr(fitted, signal.values, variant="paper")
+        if gradient is None:
+            gradient = np.hypot(*field_gradient(fitted, signal.grid_shape))
+        metrics["gradient_psnr"] = gradient_psnr_of_magnitude(gradient, signal.values)
+        metrics["gradient_psnr_paper"] = gradient_psnr_of_magnitude(gradient, signal.values, variant="paper")
     return metrics
 
 
-def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray) -> dict[str, Path]:
+def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray,
+              gradient: np.ndarray | None = None) -> dict[str, Path]:
     """Write every run file (:data:`RUN_FILES`, or :data:`AUDIO_RUN_FILES` for audio); returns name → path."""
     signal = result.signal
     audio = signal.kind == "audio"
@@ -272,8 +279,9 @@ def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray) -> dict[
     save_image(prediction, paths["reconstruction"])
     save_error(prediction, target, paths["error"])
     save_spectrum(prediction, target, paths["spectrum"])
-    predicted_gradient = np.hypot(*field_gradient(result.field, result.signal.grid_shape))
-    save_gradient(predicted_gradient, np.hypot(*sobel_gradient(gray(target))), paths["gradient"])
+    if gradient is None:
+        gradient = np.hypot(*field_gradient(result.field, signal.grid_shape))
+    save_gradient(gradient, np.hypot(*sobel_gradient(gray(target))), paths["gradient"])
     save_curves(result.history, paths["curves"])
     return paths
 
