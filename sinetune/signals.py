@@ -145,6 +145,16 @@ def resize_image(values: np.ndarray, size: int) -> np.ndarray:
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
 
 
+def _require_file(path: Path, kind: str, hint: str = "") -> None:
+    """One-line :class:`SinetuneError` unless ``path`` is an existing, non-empty regular file."""
+    if not path.exists():
+        raise SinetuneError(f"no such file: {path}{hint}")
+    if path.is_dir():
+        raise SinetuneError(f"expected {kind} file, got a directory: {path}")
+    if path.stat().st_size == 0:
+        raise SinetuneError(f"file is empty: {path}")
+
+
 def load_image(source: str | Path, size: int | None = None) -> Signal:
     """Load an image file (PNG, JPEG, TIFF, BMP, …) or a built-in image as a :class:`Signal`.
 
@@ -167,13 +177,8 @@ def load_image(source: str | Path, size: int | None = None) -> Signal:
         values = values[..., None] if values.ndim == 2 else values
         name, origin = text, f"builtin:{text}"
     else:
-        if not path.exists():
-            hint = f" (built-in images: {', '.join(BUILTIN_IMAGES)})" if path.suffix == "" else ""
-            raise SinetuneError(f"no such file: {text}{hint}")
-        if path.is_dir():
-            raise SinetuneError(f"expected an image file, got a directory: {text}")
-        if path.stat().st_size == 0:
-            raise SinetuneError(f"file is empty: {text}")
+        hint = f" (built-in images: {', '.join(BUILTIN_IMAGES)})" if path.suffix == "" else ""
+        _require_file(path, "an image", hint)
         try:
             with Image.open(path) as image:
                 image.load()
@@ -244,12 +249,7 @@ def load_audio(
     path = Path(text)
     if path.suffix.lower() not in AUDIO_SUFFIXES:
         raise SinetuneError(f"not a supported audio format: {text} (use {', '.join(AUDIO_SUFFIXES)})")
-    if not path.exists():
-        raise SinetuneError(f"no such file: {text}")
-    if path.is_dir():
-        raise SinetuneError(f"expected an audio file, got a directory: {text}")
-    if path.stat().st_size == 0:
-        raise SinetuneError(f"file is empty: {text}")
+    _require_file(path, "an audio")
     try:
         with soundfile.SoundFile(str(path)) as handle:
             rate, total = int(handle.samplerate), int(handle.frames)
