@@ -9,7 +9,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import SinetuneError
 from ..training import Constraint, Penalty
+
+
+def check_mlp_shape(options: Any) -> None:
+    """The shared shape rule of MLP-style recipes: positive ``input_width`` and ``hidden_width``,
+    non-negative ``hidden_layers`` (one-line :class:`SinetuneError` otherwise)."""
+    if options.input_width < 1 or options.hidden_width < 1 or options.hidden_layers < 0:
+        raise SinetuneError("input_width and hidden_width must be positive, hidden_layers non-negative")
 
 
 @dataclass

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import SinetuneError
 from ..models import FinerLayer, SinusoidalField, default_linear, uniform_
-from .base import Built
+from .base import Built, check_mlp_shape
 
 DEFAULT_LR = 5e-4
 
@@ -48,8 +48,7 @@ class FinerOptions:
 
 def resolve(options: FinerOptions, grid_shape: tuple[int, ...]) -> FinerOptions:
     """Validate (no signal-derived defaults)."""
-    if options.input_width < 1 or options.hidden_width < 1 or options.hidden_layers < 0:
-        raise SinetuneError("input_width and hidden_width must be positive, hidden_layers non-negative")
+    check_mlp_shape(options)
     if not (options.first_omega > 0 and options.hidden_omega > 0):
         raise SinetuneError("first_omega and hidden_omega must be positive")
     if options.first_bias_scale is not None and not (options.first_bias_scale > 0

@@ -14,7 +14,7 @@ import torch
 
 from ..errors import SinetuneError
 from ..models import GaussLayer, SinusoidalField, default_linear
-from .base import Built
+from .base import Built, check_mlp_shape
 
 DEFAULT_LR = 5e-3
 
@@ -37,8 +37,7 @@ class GaussOptions:
 
 def resolve(options: GaussOptions, grid_shape: tuple[int, ...]) -> GaussOptions:
     """Validate (no signal-derived defaults)."""
-    if options.input_width < 1 or options.hidden_width < 1 or options.hidden_layers < 0:
-        raise SinetuneError("input_width and hidden_width must be positive, hidden_layers non-negative")
+    check_mlp_shape(options)
     if not (options.scale > 0 and math.isfinite(options.scale)):
         raise SinetuneError(f"scale must be a positive number, got {options.scale}")
     return options

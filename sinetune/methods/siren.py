@@ -15,7 +15,7 @@ import torch
 
 from ..errors import SinetuneError
 from ..models import SineLayer, SinusoidalField, default_linear, uniform_
-from .base import Built
+from .base import Built, check_mlp_shape
 
 DEFAULT_LR = 1e-4
 
@@ -41,8 +41,7 @@ class SirenOptions:
 
 def resolve(options: SirenOptions, grid_shape: tuple[int, ...]) -> SirenOptions:
     """Validate (SIREN has no signal-derived defaults yet)."""
-    if options.input_width < 1 or options.hidden_width < 1 or options.hidden_layers < 0:
-        raise SinetuneError("input_width and hidden_width must be positive, hidden_layers non-negative")
+    check_mlp_shape(options)
     if not (options.first_omega > 0 and options.hidden_omega > 0):
         raise SinetuneError("first_omega and hidden_omega must be positive")
     return options

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import SinetuneError
 from ..models import SineLayer, SinusoidalField
-from .base import Built
+from .base import Built, check_mlp_shape
 
 DEFAULT_LR = 1e-3
 
@@ -60,8 +60,7 @@ def derived_omega(grid_shape: tuple[int, ...], bandwidth_fraction: float) -> flo
 
 def resolve(options: SsnOptions, grid_shape: tuple[int, ...]) -> SsnOptions:
     """Validate and fill ``omega`` from the grid when it is ``None``."""
-    if options.input_width < 1 or options.hidden_width < 1 or options.hidden_layers < 0:
-        raise SinetuneError("input_width and hidden_width must be positive, hidden_layers non-negative")
+    check_mlp_shape(options)
     if not (options.bandwidth_fraction > 0 and math.isfinite(options.bandwidth_fraction)):
         raise SinetuneError(f"bandwidth_fraction must be a positive number, got {options.bandwidth_fraction}")
     if options.omega is not None and not (options.omega > 0 and math.isfinite(options.omega)):
