@@ -102,14 +102,6 @@ def plain_stepper(method: str, options: Any, coords: torch.Tensor, values: torch
     return step
 
 
-def plain_step_seconds(method: str, options: Any, coords: torch.Tensor, values: torch.Tensor, lr: float,
-                       device: torch.device, steps: int = 7, warmup: int = 2) -> float:
-    """Median seconds of a full-batch Adam step of :class:`PlainSineNetwork` (same shapes as ``options``)."""
-    step = plain_stepper(method, options, coords, values, lr, device)
-    times = [step() for _ in range(warmup + steps)]
-    return statistics.median(times[warmup:])
-
-
 def interleaved_step_seconds(method_name: str, options: Any, grid_shape: tuple[int, ...], coords: torch.Tensor,
                              values: torch.Tensor, lr: float, device: torch.device, rounds: int = 7,
                              warmup: int = 2) -> tuple[float, float]:
@@ -294,4 +286,4 @@ def to_markdown(report: BenchReport, header: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BenchReport", "PlainSineNetwork", "interleaved_step_seconds", "plain_step_seconds", "run_benchmark"]
+__all__ = ["BenchReport", "PlainSineNetwork", "interleaved_step_seconds", "plain_stepper", "run_benchmark"]

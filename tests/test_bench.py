@@ -10,7 +10,8 @@ import torch
 from conftest import smooth_rgb, write_png
 
 from sinetune import SinetuneError, SirenOptions, TunerOptions
-from sinetune.bench import PlainSineNetwork, plain_step_seconds, run_benchmark
+from sinetune.bench import PlainSineNetwork, interleaved_step_seconds, plain_stepper, run_benchmark
+from sinetune.methods import get_method
 from sinetune.signals import grid_coordinates
 
 ROW_KEYS = {"image", "method", "train_psnr", "heldout_psnr", "full_psnr", "gradient_psnr", "gradient_psnr_paper",
@@ -112,13 +113,16 @@ def test_benchmark_empty_data_dir(tmp_path):
         run_benchmark("kodak-256", data_dir=tmp_path / "none", steps=1)
 
 
-@pytest.mark.parametrize("method, options", [("tuner", TunerOptions(input_width=16, hidden_width=16)),
+@pytest.mark.parametrize("method, options", [("tuner", TunerOptions(input_width=16, hidden_width=16, band_limit=4)),
                                              ("siren", SirenOptions(input_width=16, hidden_width=16))])
-def test_plain_step_seconds(method, options):
+def test_plain_and_interleaved_step_timing(method, options):
     coords = grid_coordinates((16, 16))
     values = torch.rand(len(coords), 3, generator=torch.Generator().manual_seed(0))
-    seconds = plain_step_seconds(method, options, coords, values, 1e-3, torch.device("cpu"), steps=3, warmup=1)
+    seconds = plain_stepper(method, options, coords, values, 1e-3, torch.device("cpu"))()
     assert isinstance(seconds, float) and 0 < seconds < 5
+    ours, plain = interleaved_step_seconds(method, get_method(method).resolve(options, (16, 16)), (16, 16), coords,
+                                           values, 1e-3, torch.device("cpu"), rounds=3, warmup=1)
+    assert 0 < ours < 5 and 0 < plain < 5
 
 
 def test_plain_network_shapes_and_frozen_first_layer():
