@@ -1,0 +1,138 @@
+"""``sinetune bench kodak-256`` (issue #2): image fitting quality and step time under a fixed protocol.
+
+The protocol: the 24 Kodak images (512² crops) downscaled to 256² (antialiased), 5% of
+the pixels held out (seeded), width 256 for the input and the hidden layer, one hidden layer,
+full batch, 300 steps, each method at its documented default learning rate. Per image and mean:
+train / held-out / gradient PSNR, SSIM, seconds per step, and the ratio of that step time to a
+straightforward PyTorch implementation of the same network (``nn.Linear`` + ``torch.sin`` + Adam),
+the two timed alternately in the same process right after each fit
+(:func:`sinetune.bench.reference.interleaved_step_seconds`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import RunConfig, SignalConfig, config_to_dict
+from ..errors import SinetuneError
+from ..methods import get_method
+from ..runs import resolve_device, run
+from ..signals import load_image
+from ..training import TrainOptions
+from .reference import interleaved_step_seconds
+from .report import BenchReport, as_json_row, fresh_dir, load_previous, write_report
+
+DEFAULT_DATA = Path("..") / "shared" / "data" / "kodak"
+
+
+def _find_images(data_dir: Path, images: list[str] | None) -> list[Path]:
+    if not data_dir.is_dir():
+        raise SinetuneError(f"benchmark data not found at {data_dir}; pass --data DIR")
+    available = sorted(data_dir.glob("kodim*.png"))
+    if not available:
+        raise SinetuneError(f"no kodim*.png images in {data_dir}")
+    if images is None:
+        return available
+    chosen = []
+    for item in images:
+        name = f"kodim{int(item):02d}" if item.isdigit() else Path(item).stem
+        matches = [p for p in available if p.stem == name]
+        if not matches:
+            raise SinetuneError(f"image {item!r} not found in {data_dir}")
+        chosen.append(matches[0])
+    return chosen
+
+
+def run_kodak(
+    data_dir: Path | None = None,
+    images: list[str] | None = None,
+    methods: list[str] = ("tuner", "siren"),
+    steps: int = 300,
+    device: str = "auto",
+    out: Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    progress: bool = False,
+    size: int = 256,
+    width: int = 256,
+    holdout: float = 0.05,
+    seed: int = 0,
+    resume: bool = False,
+) -> BenchReport:
+    """Run benchmark ``name`` and write ``results.json`` and ``results.md`` to a fresh directory.
+
+    Args:
+        name: ``kodak-256``.
+        data_dir: folder with ``kodimNN.png`` (default ``../shared/data/kodak``).
+        images: subset (``["03", "19"]`` or stems); ``None`` = all.
+        methods: method names, each at its default lr with the protocol's shape.
+        overrides: per-method option overrides, e.g. ``{"tuner": {"period": 4}}``.
+        resume: continue an interrupted run in ``out`` (same protocol), skipping finished rows.
+    """
+    if steps < 1:
+        raise SinetuneError(f"steps must be positive, got {steps}")
+    paths = _find_images(Path(data_dir) if data_dir else DEFAULT_DATA, images)
+    for method in methods:
+        get_method(method)
+    torch_device = resolve_device(device)
+    out_dir = Path(out) if out is not None else fresh_dir(Path("bench-runs") / "kodak-256")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    overrides = overrides or {}
+    report = BenchReport(out_dir=out_dir)
+    header = {"benchmark": "kodak-256", "steps": steps, "size": size, "width": width, "holdout": holdout,
+              "seed": seed, "device": str(torch_device), "torch": torch.__version__,
+              "threads": torch.get_num_threads(), "overrides": overrides, "configs": {}}
+    done: set[tuple[str, str]] = set()
+    previous = load_previous(out_dir, header, ("benchmark", "steps", "size", "width", "holdout", "seed", "overrides"),
+                             resume)
+    if previous is not None:
+        report.rows = previous.get("rows", [])
+        header["configs"] = previous.get("configs", {})
+        done = {(row["image"], row["method"]) for row in report.rows}
+    for path in paths:
+        if all((path.stem, m) in done for m in methods):
+            continue
+        signal = load_image(path, size)
+        for method_name in methods:
+            if (path.stem, method_name) in done:
+                continue
+            method = get_method(method_name)
+            options = method.options_type(**{"input_width": width, "hidden_width": width, "hidden_layers": 1,
+                                             **overrides.get(method_name, {})})
+            config = RunConfig(signal=SignalConfig(str(path), size), method=method_name, options=options,
+                               train=TrainOptions(steps=steps), seed=seed, holdout=holdout, device=device)
+            result = run(config, signal=signal, progress=progress)
+            header["configs"][method_name] = config_to_dict(result.config)["options"]
+            coords, values = signal.coords(), signal.flat_values()
+            timed, plain = interleaved_step_seconds(method_name, result.config.options, signal.grid_shape,
+                                                    coords[~result.heldout], values[~result.heldout],
+                                                    result.config.train.lr, torch_device)
+            row = {"image": path.stem, "method": method_name,
+                   **{k: result.metrics.get(k) for k in ("train_psnr", "heldout_psnr", "full_psnr",
+                                                        "gradient_psnr", "gradient_psnr_paper", "ssim",
+                                                        "seconds_per_step_median", "diverged")},
+                   "timed_seconds_per_step": timed,
+                   "plain_seconds_per_step": plain,
+                   "plain_ratio": timed / plain,
+                   "lr": result.config.train.lr}
+            report.rows.append(as_json_row(row))
+            _write(report, header, methods, out_dir)  # a partial run always has its table
+    _write(report, header, methods, out_dir)
+    return report
+
+
+COLUMNS = (("train_psnr", "train PSNR", 2), ("heldout_psnr", "held-out PSNR", 2), ("gradient_psnr", "grad PSNR", 2),
+           ("gradient_psnr_paper", "grad PSNR (paper)", 2), ("ssim", "SSIM", 4),
+           ("seconds_per_step_median", "s/step", 3), ("plain_ratio", "× plain", 2))
+
+
+def _write(report: BenchReport, header: dict[str, Any], methods: list[str], out_dir: Path) -> None:
+    title = (f"{header['benchmark']}: {header['steps']} steps, {header['size']}², width {header['width']}, "
+             f"holdout {header['holdout']}, device {header['device']}, torch {header['torch']}, "
+             f"{header['threads']} threads")
+    write_report(report, header, methods, out_dir, "image", COLUMNS, title)
+
+
+__all__ = ["run_kodak"]
