@@ -167,3 +167,12 @@ def test_means_cover_only_images_finished_by_every_method(kodak, tmp_path):
     siren_01 = report.rows[0]
     assert report.means["siren"]["train_psnr"] == pytest.approx(siren_01["train_psnr"])  # kodim02 left out
     assert "means over the 1 images" in (out / "results.md").read_text()
+
+
+def test_methods_that_are_not_sine_mlps_get_no_plain_ratio(kodak, tmp_path):
+    report = run_benchmark("kodak-256", data_dir=kodak, images=["01"], methods=["ffn", "ssn"], steps=2, size=32,
+                           width=16, out=tmp_path / "peers", device="cpu")
+    ffn, ssn = report.rows
+    assert ffn["plain_ratio"] is None and ffn["plain_seconds_per_step"] is None
+    assert ssn["plain_ratio"] > 0  # SSN is a plain sine MLP
+    assert "| kodim01 | ffn |" in report.markdown and report.markdown.splitlines()[4].endswith("| – |")

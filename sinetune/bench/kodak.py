@@ -26,6 +26,9 @@ from .reference import interleaved_step_seconds
 from .report import BenchReport, as_json_row, fresh_dir, load_previous, write_report
 
 DEFAULT_DATA = Path("..") / "shared" / "data" / "kodak"
+SINE_MLPS = ("tuner", "siren", "siren2", "ssn")
+"""Methods whose network *is* a plain sine MLP, so :class:`~sinetune.bench.reference.PlainSineNetwork`
+times the same network; the others (FFN, FINER, WIRE, Gauss, MFN) get no ``× plain`` ratio."""
 
 
 def _find_images(data_dir: Path, images: list[str] | None) -> list[Path]:
@@ -106,16 +109,18 @@ def run_kodak(
             result = run(config, signal=signal, progress=progress)
             header["configs"][method_name] = config_to_dict(result.config)["options"]
             coords, values = signal.coords(), signal.flat_values()
-            timed, plain = interleaved_step_seconds(method_name, result.config.options, signal.grid_shape,
-                                                    coords[~result.heldout], values[~result.heldout],
-                                                    result.config.train.lr, torch_device)
+            timed = plain = None
+            if method_name in SINE_MLPS:  # the plain reference is a sine MLP: the same network only for these
+                timed, plain = interleaved_step_seconds(method_name, result.config.options, signal.grid_shape,
+                                                        coords[~result.heldout], values[~result.heldout],
+                                                        result.config.train.lr, torch_device)
             row = {"image": path.stem, "method": method_name,
                    **{k: result.metrics.get(k) for k in ("train_psnr", "heldout_psnr", "full_psnr",
                                                         "gradient_psnr", "gradient_psnr_paper", "ssim",
                                                         "seconds_per_step_median", "diverged")},
                    "timed_seconds_per_step": timed,
                    "plain_seconds_per_step": plain,
-                   "plain_ratio": timed / plain,
+                   "plain_ratio": timed / plain if plain else None,
                    "lr": result.config.train.lr}
             report.rows.append(as_json_row(row))
             _write(report, header, methods, out_dir)  # a partial run always has its table
