@@ -72,11 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
 
     bench = commands.add_parser("bench", help="run a benchmark and print its table")
-    bench.add_argument("name", help="benchmark name: kodak-256")
-    bench.add_argument("--data", type=Path, help="data directory (default ../shared/data/kodak)")
-    bench.add_argument("--images", help="comma-separated subset, e.g. 03,19,23 (default: all)")
-    bench.add_argument("--methods", default="tuner,siren", help="comma-separated methods")
-    bench.add_argument("--steps", type=int, default=300)
+    bench.add_argument("name", help="benchmark name: kodak-256 or audio")
+    bench.add_argument("--data", type=Path,
+                       help="data directory (default ../shared/data/kodak, ../shared/data/audio for audio)")
+    bench.add_argument("--images", help="kodak-256: comma-separated subset, e.g. 03,19,23 (default: all)")
+    bench.add_argument("--clips", help="audio: comma-separated subset of bach,counting,trumpet,speech "
+                                       "(default: all four)")
+    bench.add_argument("--seconds", type=float, help="audio: fit the first S seconds of each clip (default 1)")
+    bench.add_argument("--methods", help="comma-separated methods (default: kodak-256 tuner,siren; "
+                                         "audio siren,siren2,tuner,finer,ssn)")
+    bench.add_argument("--steps", type=int, help="optimizer steps per fit (default: kodak-256 300, audio 500)")
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     bench.add_argument("--out", type=Path, help="directory for results.json and results.md "
                                                 "(default bench-runs/NAME[-N])")
@@ -180,20 +185,33 @@ def command_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def command_bench(args: argparse.Namespace) -> int:
-    from .bench import run_benchmark
+def _names(text: str | None) -> list[str] | None:
+    """``"a, b,"`` → ``["a", "b"]``; ``None`` (flag not given) stays ``None``."""
+    return None if text is None else [item.strip() for item in text.split(",") if item.strip()]
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    images = [i.strip() for i in args.images.split(",")] if args.images else None
+
+def command_bench(args: argparse.Namespace) -> int:
+    from .bench import benchmark_options, run_benchmark
+
+    accepted = benchmark_options(args.name)
     overrides: dict[str, dict[str, object]] = {}
     for key, value in parse_overrides(args.overrides).items():
         method, dot, option = key.partition(".")
         if not dot:
             raise SinetuneError(f"bench --set expects METHOD.KEY=VALUE, got {key!r}")
         overrides.setdefault(method, {})[option] = value
-    report = run_benchmark(args.name, data_dir=args.data, images=images, methods=methods, steps=args.steps,
-                           device=args.device, out=args.out, overrides=overrides, progress=True,
-                           resume=args.resume)
+    options: dict[str, object] = {"data_dir": args.data, "device": args.device, "out": args.out,
+                                  "overrides": overrides, "progress": True, "resume": args.resume}
+    # flags left out take the benchmark's own defaults; one that does not apply to it is an error
+    for flag, key, value in (("--images", "images", _names(args.images)), ("--clips", "clips", _names(args.clips)),
+                             ("--seconds", "seconds", args.seconds), ("--methods", "methods", _names(args.methods)),
+                             ("--steps", "steps", args.steps)):
+        if value is None:
+            continue
+        if key not in accepted:
+            raise SinetuneError(f"{flag} does not apply to bench {args.name}")
+        options[key] = value
+    report = run_benchmark(args.name, **options)
     print(report.markdown)
     print(f"results: {report.out_dir}")
     return 0

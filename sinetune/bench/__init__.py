@@ -1,27 +1,44 @@
 """Benchmarks (``sinetune bench NAME``): fixed protocols, one ``results.json`` + ``results.md`` out.
 
 * ``kodak-256`` — image fitting on the 24 Kodak images at 256² (:mod:`sinetune.bench.kodak`).
+* ``audio`` — audio fitting on the first second of four clips, SIREN²'s protocol with a 4 × 222 sine
+  MLP (:mod:`sinetune.bench.audio`).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ..errors import SinetuneError
+from .audio import run_audio
 from .kodak import run_kodak
-from .reference import PlainSineNetwork, interleaved_step_seconds, plain_stepper
+from .reference import SINE_MLPS, PlainSineNetwork, interleaved_step_seconds, plain_stepper
 from .report import BenchReport
 
-RUNNERS = {"kodak-256": run_kodak}
+RUNNERS = {"kodak-256": run_kodak, "audio": run_audio}
 BENCHMARKS = tuple(RUNNERS)
 
 
-def run_benchmark(name: str, **options: Any) -> BenchReport:
-    """Run benchmark ``name`` with its keyword ``options`` (see each runner's docstring)."""
+def benchmark_options(name: str) -> tuple[str, ...]:
+    """The keyword options benchmark ``name`` takes (its runner's parameters)."""
     if name not in RUNNERS:
         raise SinetuneError(f"unknown benchmark {name!r}; choose one of: {', '.join(BENCHMARKS)}")
+    return tuple(inspect.signature(RUNNERS[name]).parameters)
+
+
+def run_benchmark(name: str, **options: Any) -> BenchReport:
+    """Run benchmark ``name`` with its keyword ``options`` (see each runner's docstring).
+
+    An option the benchmark does not take (``images`` for ``audio``) is a :class:`SinetuneError`.
+    """
+    accepted = benchmark_options(name)
+    unknown = [key for key in options if key not in accepted]
+    if unknown:
+        raise SinetuneError(f"benchmark {name!r} takes no option {', '.join(map(repr, unknown))}; "
+                            f"its options: {', '.join(accepted)}")
     return RUNNERS[name](**options)
 
 
-__all__ = ["BENCHMARKS", "BenchReport", "PlainSineNetwork", "interleaved_step_seconds", "plain_stepper",
-           "run_benchmark"]
+__all__ = ["BENCHMARKS", "SINE_MLPS", "BenchReport", "PlainSineNetwork", "benchmark_options",
+           "interleaved_step_seconds", "plain_stepper", "run_benchmark"]

@@ -22,13 +22,10 @@ from ..methods import get_method
 from ..runs import resolve_device, run
 from ..signals import load_image
 from ..training import TrainOptions
-from .reference import interleaved_step_seconds
+from .reference import SINE_MLPS, interleaved_step_seconds
 from .report import BenchReport, as_json_row, fresh_dir, load_previous, write_report
 
 DEFAULT_DATA = Path("..") / "shared" / "data" / "kodak"
-SINE_MLPS = ("tuner", "siren", "siren2", "ssn")
-"""Methods whose network *is* a plain sine MLP, so :class:`~sinetune.bench.reference.PlainSineNetwork`
-times the same network; the others (FFN, FINER, WIRE, Gauss, MFN) get no ``× plain`` ratio."""
 
 
 def _find_images(data_dir: Path, images: list[str] | None) -> list[Path]:
@@ -64,10 +61,9 @@ def run_kodak(
     seed: int = 0,
     resume: bool = False,
 ) -> BenchReport:
-    """Run benchmark ``name`` and write ``results.json`` and ``results.md`` to a fresh directory.
+    """Run ``kodak-256`` and write ``results.json`` and ``results.md`` to ``out`` (default: a fresh directory).
 
     Args:
-        name: ``kodak-256``.
         data_dir: folder with ``kodimNN.png`` (default ``../shared/data/kodak``).
         images: subset (``["03", "19"]`` or stems); ``None`` = all.
         methods: method names, each at its default lr with the protocol's shape.

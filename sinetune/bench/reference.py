@@ -18,6 +18,10 @@ from torch import nn
 from ..methods import get_method
 from ..training import TrainOptions, train
 
+SINE_MLPS = ("tuner", "siren", "siren2", "ssn")
+"""Methods whose network *is* a plain sine MLP, so :class:`PlainSineNetwork` times the same network;
+the others (FFN, FINER, WIRE, Gauss, MFN) get no ``× plain`` ratio."""
+
 
 class PlainSineNetwork(nn.Module):
     """The straightforward reference: ``nn.Linear`` layers and ``torch.sin``, nothing else.
@@ -46,7 +50,14 @@ class PlainSineNetwork(nn.Module):
 
 def plain_stepper(method: str, options: Any, coords: torch.Tensor, values: torch.Tensor, lr: float,
                   device: torch.device) -> Callable[[], float]:
-    """A closure that runs one full-batch Adam step of :class:`PlainSineNetwork` and returns its seconds."""
+    """A closure that runs one full-batch Adam step of :class:`PlainSineNetwork` and returns its seconds.
+
+    ``coords`` ``(N, d)``, ``values`` ``(N, C)``; any ``d`` (1 for audio) and any ``hidden_layers``.
+    The network has the shape of ``options``: ``first_omega`` (SSN: ``omega``; TUNER: 1) on the first
+    layer, ``hidden_omega`` (SSN: 1) on the hidden ones. For TUNER the first layer is frozen and,
+    with ``bound_mode="clamp"`` every step clamps, like sinetune's :class:`~sinetune.training.ColumnClamp`,
+    the first hidden layer and, when ``deep_bound`` is set, each further hidden layer.
+    """
     dim = coords.shape[1]
     with torch.random.fork_rng(devices=[]):  # weights do not matter for timing; leave the global RNG alone
         torch.manual_seed(0)
@@ -54,10 +65,16 @@ def plain_stepper(method: str, options: Any, coords: torch.Tensor, values: torch
         if method == "tuner":
             frozen = torch.randint(-20, 21, (options.input_width, dim)).float() * (2 * math.pi / options.period)
         hidden_omega = getattr(options, "hidden_omega", 1.0)
+        first_omega = getattr(options, "first_omega", None) or getattr(options, "omega", None) or 1.0
         network = PlainSineNetwork(dim, options.input_width, options.hidden_width, values.shape[1],
-                                   getattr(options, "first_omega", 1.0), hidden_omega,
-                                   options.hidden_layers, frozen).to(device)
-    bound = torch.full((options.input_width,), 0.4 / hidden_omega, device=device)
+                                   first_omega, hidden_omega, options.hidden_layers, frozen).to(device)
+    clamps: list[tuple[torch.Tensor, torch.Tensor]] = []  # (stored weight, bound on it)
+    if method == "tuner" and options.bound_mode == "clamp":
+        deep_bound = options.deep_bound
+        for index, layer in enumerate(network.hidden):
+            if index == 0 or deep_bound is not None:
+                bound = 0.4 if index == 0 else deep_bound
+                clamps.append((layer.weight, torch.full((layer.in_features,), bound / hidden_omega, device=device)))
     optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=lr)
     coords, values = coords.to(device), values.to(device)
 
@@ -67,10 +84,9 @@ def plain_stepper(method: str, options: Any, coords: torch.Tensor, values: torch
         loss = torch.mean((network(coords) - values) ** 2)
         loss.backward()
         optimizer.step()
-        if method == "tuner" and network.hidden:
-            with torch.no_grad():
-                first_hidden = network.hidden[0].weight
-                first_hidden.copy_(torch.maximum(torch.minimum(first_hidden, bound), -bound))
+        with torch.no_grad():
+            for weight, bound in clamps:
+                weight.copy_(torch.maximum(torch.minimum(weight, bound), -bound))
         if device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - started
@@ -99,4 +115,4 @@ def interleaved_step_seconds(method_name: str, options: Any, grid_shape: tuple[i
     return statistics.median(ours[warmup:]), statistics.median(reference[warmup:])
 
 
-__all__ = ["PlainSineNetwork", "interleaved_step_seconds", "plain_stepper"]
+__all__ = ["SINE_MLPS", "PlainSineNetwork", "interleaved_step_seconds", "plain_stepper"]
