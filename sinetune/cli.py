@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
 
     bench = commands.add_parser("bench", help="run a benchmark and print its table")
-    bench.add_argument("name", help="benchmark name: kodak-256 or audio")
+    bench.add_argument("name", help="benchmark name: kodak-256, audio or speed")
     bench.add_argument("--data", type=Path,
                        help="data directory (default ../shared/data/kodak, ../shared/data/audio for audio)")
     bench.add_argument("--images", help="kodak-256: comma-separated subset, e.g. 03,19,23 (default: all)")
@@ -81,7 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, help="audio: fit the first S seconds of each clip (default 1)")
     bench.add_argument("--methods", help="comma-separated methods (default: kodak-256 tuner,siren; "
                                          "audio siren,siren2,tuner,finer,ssn)")
-    bench.add_argument("--steps", type=int, help="optimizer steps per fit (default: kodak-256 300, audio 500)")
+    bench.add_argument("--steps", type=int, help="optimizer steps per fit (default: kodak-256 300, audio 500; "
+                                                 "speed: timed steps per run, 5)")
+    bench.add_argument("--size", type=int, help="kodak-256, speed: image side (default 256)")
+    bench.add_argument("--width", type=int, help="network width (default: kodak-256, speed 256; audio 222)")
+    bench.add_argument("--runs", type=int, help="speed: rounds, each timing every variant and the plain "
+                                                "reference (default 5)")
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     bench.add_argument("--out", type=Path, help="directory for results.json and results.md "
                                                 "(default bench-runs/NAME[-N])")
@@ -200,12 +205,14 @@ def command_bench(args: argparse.Namespace) -> int:
         if not dot:
             raise SinetuneError(f"bench --set expects METHOD.KEY=VALUE, got {key!r}")
         overrides.setdefault(method, {})[option] = value
-    options: dict[str, object] = {"data_dir": args.data, "device": args.device, "out": args.out,
-                                  "overrides": overrides, "progress": True, "resume": args.resume}
+    options: dict[str, object] = {"device": args.device, "out": args.out, "progress": True}
     # flags left out take the benchmark's own defaults; one that does not apply to it is an error
-    for flag, key, value in (("--images", "images", _names(args.images)), ("--clips", "clips", _names(args.clips)),
-                             ("--seconds", "seconds", args.seconds), ("--methods", "methods", _names(args.methods)),
-                             ("--steps", "steps", args.steps)):
+    for flag, key, value in (("--data", "data_dir", args.data), ("--images", "images", _names(args.images)),
+                             ("--clips", "clips", _names(args.clips)), ("--seconds", "seconds", args.seconds),
+                             ("--methods", "methods", _names(args.methods)), ("--steps", "steps", args.steps),
+                             ("--size", "size", args.size), ("--width", "width", args.width),
+                             ("--runs", "runs", args.runs),
+                             ("--set", "overrides", overrides or None), ("--resume", "resume", args.resume or None)):
         if value is None:
             continue
         if key not in accepted:

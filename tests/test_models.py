@@ -113,3 +113,52 @@ def test_sinusoidal_field_composes_layers(generator):
     x = torch.randn(5, 2, generator=generator)
     torch.testing.assert_close(field(x), head(hidden(encoding(x))))
     assert field.in_features == 2 and field.out_features == 1
+
+
+def test_spectral_encoding_basis_reproduces_forward_and_its_phase_gradient(generator):
+    k = torch.randint(-9, 10, (24, 2), generator=generator)
+    encoding = SpectralEncoding(k, 2.1, torch.rand(24, generator=generator) * 3 - 1.5)
+    x = torch.rand(200, 2, generator=generator) * 2 - 1
+    basis = encoding.basis(x)
+    assert basis.shape == (200, 48) and basis.dtype == x.dtype
+    weights = torch.randn(200, 24, generator=generator)
+    direct = encoding(x)
+    (direct_grad,) = torch.autograd.grad((direct * weights).sum(), encoding.phases)
+    cached = encoding.from_basis(basis)
+    (cached_grad,) = torch.autograd.grad((cached * weights).sum(), encoding.phases)
+    exact = torch.sin(x.double() @ encoding.angular_frequencies.T + encoding.phases.detach().double())
+    torch.testing.assert_close(cached.double(), exact, atol=1e-6, rtol=0)  # float64 angles: no larger error
+    torch.testing.assert_close(direct.double(), exact, atol=1e-5, rtol=0)  # than the float32 direct path
+    torch.testing.assert_close(cached_grad, direct_grad, atol=1e-4, rtol=1e-5)
+    assert basis[:, :24].square().add(basis[:, 24:].square()).sub(1).abs().max() < 1e-6  # sin² + cos² = 1
+
+
+def test_prepared_forward_equals_forward(generator):
+    k = torch.tensor([[1, 0], [0, 1], [3, -2], [5, 4]])
+    encoding = SpectralEncoding(k, 2.0, torch.rand(4, generator=generator))
+    hidden = SineLayer(4, 8, 30.0, torch.randn(8, 4, generator=generator) * 0.3, torch.zeros(8))
+    field = SinusoidalField(encoding, [hidden], default_linear(8, 3, generator))
+    x = torch.rand(50, 2, generator=generator) * 2 - 1
+    torch.testing.assert_close(field.forward_prepared(field.prepare(x)), field(x), atol=1e-5, rtol=0)
+    siren_like = SinusoidalField(SineLayer(2, 4, 30.0, torch.randn(4, 2, generator=generator), torch.zeros(4)),
+                                 [], default_linear(4, 1, generator))
+    assert siren_like.prepare(x) is x  # nothing frozen to cache
+    torch.testing.assert_close(siren_like.forward_prepared(x), siren_like(x))
+
+
+@pytest.mark.parametrize("bound_mode", ["none", "clamp", "learned"])
+def test_sine_layer_folded_omega_matches_the_unfolded_formula_and_gradient(generator, bound_mode):
+    omega = 30.0
+    weight = (torch.rand(6, 5, generator=generator) * 2 - 1) * 0.5
+    bounds = None if bound_mode == "none" else torch.full((5,), 0.8)
+    layer = SineLayer(5, 6, omega, weight, torch.rand(6, generator=generator) * 0.1, bound_mode, bounds)
+    x = torch.rand(40, 5, generator=generator) * 2 - 1
+    # sin(ω(Wx + b)) with the stored W (none/clamp) — SIREN's formula as written in the paper
+    stored = layer.weight if bound_mode != "learned" else layer.effective_weight() / omega
+    reference = torch.sin(omega * (x @ stored.T + layer.bias))
+    grads = torch.autograd.grad(reference.sum(), [layer.weight, layer.bias])
+    folded = layer(x)
+    folded_grads = torch.autograd.grad(folded.sum(), [layer.weight, layer.bias])
+    torch.testing.assert_close(folded, reference, atol=2e-5, rtol=0)
+    for got, expected in zip(folded_grads, grads):
+        torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-4)

@@ -284,3 +284,47 @@ def test_stop_plateau_ends_training_when_the_loss_stops_improving(generator):
 def test_early_stop_options_are_validated(kwargs):
     with pytest.raises(SinetuneError):
         TrainOptions(**kwargs).validate()
+
+
+@pytest.mark.parametrize("bound_mode", ["clamp", "learned"])
+def test_cached_encoding_trains_like_the_uncached_path(generator, bound_mode):
+    coords, values = random_targets(generator)
+    fields = []
+    for cache in (True, False):
+        built = tuner(TunerOptions(input_width=24, hidden_width=24, bound_mode=bound_mode))
+        train(built.field, coords, values, TrainOptions(steps=8, cache_encoding=cache), 5e-4, built.constraints,
+              built.penalties)
+        fields.append(built.field)
+    for (name, cached), (_, direct) in zip(fields[0].named_parameters(), fields[1].named_parameters()):
+        torch.testing.assert_close(cached, direct, atol=2e-5, rtol=1e-5, msg=name)
+    torch.testing.assert_close(fields[0](coords), fields[1](coords), atol=1e-4, rtol=0)
+
+
+def test_training_matches_the_plain_pytorch_network_step_for_step(generator):
+    """sinetune's TUNER step (ω folded, cached encoding, column clamp) against nn.Linear + torch.sin + Adam."""
+    from sinetune.bench.reference import PlainSineNetwork
+
+    coords, values = random_targets(generator)
+    built = tuner(TunerOptions(input_width=24, hidden_width=24))
+    ours = built.field
+    omega = ours.hidden[0].omega
+    plain = PlainSineNetwork(2, 24, 24, 3, 1.0, omega, 1, ours.encoding.angular_frequencies.float())
+    with torch.no_grad():
+        plain.first.bias.copy_(ours.encoding.phases)
+        plain.hidden[0].weight.copy_(ours.hidden[0].weight)
+        plain.hidden[0].bias.copy_(ours.hidden[0].bias)
+        plain.out.weight.copy_(ours.head.weight)
+        plain.out.bias.copy_(ours.head.bias)
+    torch.testing.assert_close(plain(coords), ours(coords), atol=1e-5, rtol=0)
+    limit = ours.hidden[0].column_bounds / omega
+    optimizer = torch.optim.Adam([p for p in plain.parameters() if p.requires_grad], lr=5e-4)
+    for _ in range(8):
+        optimizer.zero_grad()
+        torch.mean((plain(coords) - values) ** 2).backward()
+        optimizer.step()
+        with torch.no_grad():
+            plain.hidden[0].weight.copy_(torch.maximum(torch.minimum(plain.hidden[0].weight, limit), -limit))
+    train(ours, coords, values, TrainOptions(steps=8), 5e-4, built.constraints)
+    torch.testing.assert_close(ours.hidden[0].weight, plain.hidden[0].weight, atol=2e-5, rtol=1e-5)
+    torch.testing.assert_close(ours.encoding.phases, plain.first.bias, atol=2e-5, rtol=1e-5)
+    torch.testing.assert_close(ours(coords), plain(coords), atol=1e-4, rtol=0)

@@ -3,6 +3,7 @@
 * ``kodak-256`` — image fitting on the 24 Kodak images at 256² (:mod:`sinetune.bench.kodak`).
 * ``audio`` — audio fitting on the first second of four clips, SIREN²'s protocol with a 4 × 222 sine
   MLP (:mod:`sinetune.bench.audio`).
+* ``speed`` — training step time against plain PyTorch and the matmul floor (:mod:`sinetune.bench.speed`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from .audio import run_audio
 from .kodak import run_kodak
 from .reference import SINE_MLPS, PlainSineNetwork, interleaved_step_seconds, plain_stepper
 from .report import BenchReport
+from .speed import run_speed
 
-RUNNERS = {"kodak-256": run_kodak, "audio": run_audio}
+RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed}
 BENCHMARKS = tuple(RUNNERS)
 
 

@@ -65,7 +65,8 @@ def write_report(report: BenchReport, header: dict[str, Any], methods: list[str]
         if rows:
             report.means[method_name] = {key: mean([r.get(key) for r in rows]) for key, _, _ in columns}
     header = {**header, f"{item_key}s_complete": len(complete)}
-    lines = [f"{title}; means over the {len(complete)} {item_key}s finished by every method", "",
+    summary = f"; means over the {len(complete)} {item_key}s finished by every method" if methods else ""
+    lines = [f"{title}{summary}", "",
              f"| {item_key} | method | " + " | ".join(name for _, name, _ in columns) + " |",
              "|---|---|" + "---|" * len(columns)]
 
