@@ -96,6 +96,9 @@ def test_default_out_dir_is_fresh(kodak, tmp_path):
     ({"images": ["05"]}, "image '05' not found"),
     ({"methods": ["tuner", "nerf"]}, "unknown method 'nerf'"),
     ({"steps": 0}, "steps must be positive"),
+    ({"images": []}, "no images given"),
+    ({"overrides": {"siren": {"first_omgea": 3}}}, "first_omgea"),
+    ({"overrides": {"siren": {"first_omega": "fast"}}}, "first_omega"),
 ])
 def test_benchmark_errors(kodak, tmp_path, kwargs, message):
     args = {"name": "kodak-256", "data_dir": kodak, "images": ["01"], "methods": ["siren"], "steps": 1, "size": 16,

@@ -16,12 +16,10 @@ from typing import Any
 
 import torch
 
-from ..config import RunConfig, SignalConfig, config_to_dict
+from ..config import RunConfig, config_from_dict, config_to_dict
 from ..errors import SinetuneError
-from ..methods import get_method
 from ..runs import resolve_device, run
 from ..signals import load_image
-from ..training import TrainOptions
 from .reference import SINE_MLPS, interleaved_step_seconds
 from .report import BenchReport, as_json_row, fresh_dir, load_previous, write_report
 
@@ -36,6 +34,8 @@ def _find_images(data_dir: Path, images: list[str] | None) -> list[Path]:
         raise SinetuneError(f"no kodim*.png images in {data_dir}")
     if images is None:
         return available
+    if not images:
+        raise SinetuneError("no images given")
     chosen = []
     for item in images:
         name = f"kodim{int(item):02d}" if item.isdigit() else Path(item).stem
@@ -73,8 +73,8 @@ def run_kodak(
     if steps < 1:
         raise SinetuneError(f"steps must be positive, got {steps}")
     paths = _find_images(Path(data_dir) if data_dir else DEFAULT_DATA, images)
-    for method in methods:
-        get_method(method)
+    for method_name in methods:  # a misspelt or mistyped override fails now, not after an hour of fits
+        _config(paths[0], method_name, size, width, steps, seed, holdout, device, overrides or {})
     torch_device = resolve_device(device)
     out_dir = Path(out) if out is not None else fresh_dir(Path("bench-runs") / "kodak-256")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,11 +97,7 @@ def run_kodak(
         for method_name in methods:
             if (path.stem, method_name) in done:
                 continue
-            method = get_method(method_name)
-            options = method.options_type(**{"input_width": width, "hidden_width": width, "hidden_layers": 1,
-                                             **overrides.get(method_name, {})})
-            config = RunConfig(signal=SignalConfig(str(path), size), method=method_name, options=options,
-                               train=TrainOptions(steps=steps), seed=seed, holdout=holdout, device=device)
+            config = _config(path, method_name, size, width, steps, seed, holdout, device, overrides)
             result = run(config, signal=signal, progress=progress)
             header["configs"][method_name] = config_to_dict(result.config)["options"]
             coords, values = signal.coords(), signal.flat_values()
@@ -127,6 +123,14 @@ def run_kodak(
 COLUMNS = (("train_psnr", "train PSNR", 2), ("heldout_psnr", "held-out PSNR", 2), ("gradient_psnr", "grad PSNR", 2),
            ("gradient_psnr_paper", "grad PSNR (paper)", 2), ("ssim", "SSIM", 4),
            ("seconds_per_step_median", "s/step", 3), ("plain_ratio", "× plain", 2))
+
+
+def _config(path: Path, method_name: str, size: int, width: int, steps: int, seed: int, holdout: float,
+            device: str, overrides: dict[str, dict[str, Any]]) -> RunConfig:
+    """The protocol's run config for one image and method; overrides are checked like a YAML config."""
+    options = {"input_width": width, "hidden_width": width, "hidden_layers": 1, **overrides.get(method_name, {})}
+    return config_from_dict({"signal": {"path": str(path), "size": size}, "method": method_name, "options": options,
+                             "train": {"steps": steps}, "seed": seed, "holdout": holdout, "device": device})
 
 
 def _write(report: BenchReport, header: dict[str, Any], methods: list[str], out_dir: Path) -> None:
