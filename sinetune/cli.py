@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--duration", type=float, help="audio: crop length in seconds")
     fit.add_argument("--samples", type=int, help="audio: keep the first N samples (from --start)")
     fit.add_argument("--steps", type=int, help="optimizer steps (default 300)")
+    fit.add_argument("--batch-size", type=int, metavar="N",
+                     help="samples per step, drawn without replacement each epoch (default: all, full batch); "
+                          "bounds training memory on large signals, e.g. 65536")
     fit.add_argument("--holdout", type=float, help="fraction of pixels held out for evaluation (default 0.05)")
     fit.add_argument("--lr", type=float, help="Adam learning rate (default: the method's)")
     fit.add_argument("--seed", type=int, help="seed of every random choice (default 0)")
@@ -146,7 +149,9 @@ def command_fit(args: argparse.Namespace) -> int:
             signal[key] = getattr(args, key)
     data["signal"] = signal
     train = dict(data.get("train") or {})
-    for key in ("steps", "lr"):
+    if args.batch_size is not None and args.batch_size < 1:
+        raise SinetuneError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    for key in ("steps", "lr", "batch_size"):
         if getattr(args, key) is not None:
             train[key] = getattr(args, key)
     data["train"] = train

@@ -37,7 +37,8 @@ from skimage.filters import sobel
 from skimage.metrics import structural_similarity
 from torch import nn
 
-from .signals import grid_coordinates
+from .signals import grid_coordinate_chunks
+from .training import EVAL_CHUNK
 
 BT709 = (0.2126, 0.7152, 0.0722)
 BT601 = (0.299, 0.587, 0.114)
@@ -90,27 +91,30 @@ def field_gradient(
     field: nn.Module,
     grid_shape: tuple[int, int],
     weights: tuple[float, float, float] = BT709,
-    chunk: int = 32768,
+    chunk: int = EVAL_CHUNK,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Analytic gradient of the field's gray output on an ``(H, W)`` grid over [-1, 1]².
 
-    Returns ``(gx, gy)``, each ``(H, W)``, in gray levels per *pixel* (∂/∂x times ``2 / (W - 1)``,
-    ∂/∂y times ``2 / (H - 1)``).
+    Returns ``(gx, gy)``, each ``(H, W)`` float64, in gray levels per *pixel* (∂/∂x times
+    ``2 / (W - 1)``, ∂/∂y times ``2 / (H - 1)``).
+
+    ``chunk`` points go through autograd at a time: memory is one chunk's forward graph (a few
+    ``chunk × width`` activations) plus the ``(H·W, 2)`` float64 result; the grid's coordinates are
+    generated chunk by chunk. The result does not depend on ``chunk`` beyond float rounding.
     """
     height, width = grid_shape
     device = next(field.parameters()).device
-    coords = grid_coordinates(grid_shape)
-    gradients = []
-    for start in range(0, len(coords), chunk):
-        points = coords[start:start + chunk].to(device).requires_grad_(True)
-        output = field(points)
-        if output.shape[1] == 1:
-            luma = output[:, 0]
-        else:
-            luma = output[:, :3] @ torch.tensor(weights, dtype=output.dtype, device=device)
-        (gradient,) = torch.autograd.grad(luma.sum(), points)
-        gradients.append(gradient.detach().cpu())
-    gradient = torch.cat(gradients).double().numpy()
+    gradient = np.empty((height * width, 2), dtype=np.float64)
+    with torch.enable_grad():
+        for start, coords in grid_coordinate_chunks(grid_shape, (-1.0, 1.0), chunk):
+            points = coords.to(device).requires_grad_(True)
+            output = field(points)
+            if output.shape[1] == 1:
+                luma = output[:, 0]
+            else:
+                luma = output[:, :3] @ torch.tensor(weights, dtype=output.dtype, device=device)
+            (piece,) = torch.autograd.grad(luma.sum(), points)
+            gradient[start:start + len(piece)] = piece.detach().cpu().double().numpy()
     gx = gradient[:, 0].reshape(height, width) * (2.0 / (width - 1))
     gy = gradient[:, 1].reshape(height, width) * (2.0 / (height - 1))
     return gx, gy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -10,21 +11,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile  # noqa: E402
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from scipy.signal import stft  # noqa: E402
 from torch import nn  # noqa: E402
 
 from .metrics import gray  # noqa: E402
-from .signals import grid_coordinates, image_from_array  # noqa: E402
+from .signals import grid_coordinate_chunks, image_from_array  # noqa: E402
 from .spectral import log_magnitude_spectrum  # noqa: E402
-from .training import predict  # noqa: E402
+from .training import EVAL_CHUNK  # noqa: E402
 
 
 def render_field(
     field: nn.Module,
     grid_shape: tuple[int, ...],
     domain: tuple[float, float] = (-1.0, 1.0),
-    chunk: int = 65536,
+    chunk: int = EVAL_CHUNK,
 ) -> np.ndarray:
     """Evaluate ``field`` on a regular grid.
 
@@ -33,14 +35,25 @@ def render_field(
         grid_shape: samples per axis, slowest first (images ``(H, W)``).
         domain: ``(low, high)`` per axis; [-1, 1] is the training domain, e.g. (-2, 2) shows a TUNER
             field's periodic tiling.
-        chunk: coordinates evaluated at once (bounds memory at large resolutions).
+        chunk: coordinates evaluated at once. Memory is the float32 result (``N × C``) plus one
+            chunk's coordinates and activations (``chunk × width``): the grid's coordinates are
+            generated chunk by chunk (:func:`~sinetune.signals.grid_coordinate_chunks`) and every
+            chunk is written straight into the result, on the CPU.
 
     Returns:
         ``grid_shape + (C,)`` float32 array (not clipped).
     """
-    coords = grid_coordinates(grid_shape, domain)
-    values = predict(field, coords, chunk).cpu().numpy()
-    return values.reshape(*grid_shape, -1).astype(np.float32)
+    device = next(field.parameters()).device
+    out = None
+    with torch.no_grad():
+        for start, coords in grid_coordinate_chunks(grid_shape, domain, chunk):
+            values = field(coords.to(device)).cpu()
+            if out is None:
+                out = np.empty((math.prod(grid_shape), values.shape[1]), dtype=np.float32)
+            out[start:start + len(values)] = values.numpy()
+    if out is None:
+        out = np.zeros((0, field.out_features), dtype=np.float32)
+    return out.reshape(*grid_shape, -1)
 
 
 def save_image(values: np.ndarray, path: Path) -> None:

@@ -52,7 +52,7 @@ from .render import (
     save_waveform,
 )
 from .signals import Signal, holdout_mask, load_signal
-from .training import TrainOptions, TrainResult, train
+from .training import EVAL_CHUNK, TrainOptions, TrainResult, train
 
 RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.png",
              "error.png", "spectrum.png", "gradient.png", "curves.png")
@@ -189,9 +189,11 @@ def run(
         for row in trained.history:
             row["train_psnr"] += AUDIO_PSNR_OFFSET_DB
             row["heldout_psnr"] += AUDIO_PSNR_OFFSET_DB
-    prediction = render_field(fitted, signal.grid_shape)
+    # everything below evaluates the field eval_chunk points at a time (bounded memory at any size)
+    chunk = config.train.eval_chunk
+    prediction = render_field(fitted, signal.grid_shape, chunk=chunk)
     # the field's analytic |∇gray| (one autograd pass), shared by both gradient PSNRs and gradient.png
-    gradient = np.hypot(*field_gradient(fitted, signal.grid_shape)) if signal.dim == 2 else None
+    gradient = np.hypot(*field_gradient(fitted, signal.grid_shape, chunk=chunk)) if signal.dim == 2 else None
     metrics = evaluate(fitted, signal, prediction, mask, trained, config, gradient)
     result = FitResult(fitted, config, metrics, trained.history, signal, mask, run_dir)
     if run_dir is not None:
@@ -249,7 +251,7 @@ def evaluate(fitted: SinusoidalField, signal: Signal, prediction: np.ndarray, ma
     if signal.dim == 2:
         metrics["ssim"] = ssim(prediction, signal.values)
         if gradient is None:
-            gradient = np.hypot(*field_gradient(fitted, signal.grid_shape))
+            gradient = np.hypot(*field_gradient(fitted, signal.grid_shape, chunk=config.train.eval_chunk))
         metrics["gradient_psnr"] = gradient_psnr_of_magnitude(gradient, signal.values)
         metrics["gradient_psnr_paper"] = gradient_psnr_of_magnitude(gradient, signal.values, variant="paper")
     return metrics
@@ -280,7 +282,7 @@ def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray,
     save_error(prediction, target, paths["error"])
     save_spectrum(prediction, target, paths["spectrum"])
     if gradient is None:
-        gradient = np.hypot(*field_gradient(result.field, signal.grid_shape))
+        gradient = np.hypot(*field_gradient(result.field, signal.grid_shape, chunk=result.config.train.eval_chunk))
     save_gradient(gradient, np.hypot(*sobel_gradient(gray(target))), paths["gradient"])
     save_curves(result.history, paths["curves"])
     return paths
@@ -388,11 +390,12 @@ def render_run(
     ``1 / rate`` seconds, so ``N`` samples over ``[a, b]`` are written at
     ``rate · 2 (N − 1) / ((N_0 − 1)(b − a))`` Hz (rounded), de-normalised by the stored scale.
     """
-    fitted, _, info = load_run(run_dir, device)
+    fitted, config, info = load_run(run_dir, device)
+    chunk = config.train.eval_chunk
     if not domain[1] > domain[0]:
         raise SinetuneError(f"domain must be increasing, got {domain[0]} {domain[1]}")
     if len(info["grid_shape"]) == 1:
-        return _render_audio(fitted, info, run_dir, size, domain, out, overwrite)
+        return _render_audio(fitted, info, run_dir, size, domain, out, overwrite, chunk)
     height, width = info["grid_shape"]
     if size is not None:
         if not 2 <= size <= 16384:
@@ -405,7 +408,7 @@ def render_run(
     out = Path(out)
     if out.exists() and not overwrite:
         raise SinetuneError(f"{out} already exists; pass --overwrite to replace it")
-    save_image(render_field(fitted, (height, width), domain), out)
+    save_image(render_field(fitted, (height, width), domain, chunk), out)
     return out
 
 
@@ -413,7 +416,8 @@ MAX_AUDIO_RENDER = 1 << 26
 
 
 def _render_audio(fitted: SinusoidalField, info: dict, run_dir: str | Path, size: int | None,
-                  domain: tuple[float, float], out: str | Path | None, overwrite: bool) -> Path:
+                  domain: tuple[float, float], out: str | Path | None, overwrite: bool,
+                  chunk: int = EVAL_CHUNK) -> Path:
     """The 1-D branch of :func:`render_run` (a float32 WAV)."""
     (trained_samples,) = info["grid_shape"]
     rate = info.get("sample_rate")
@@ -433,7 +437,7 @@ def _render_audio(fitted: SinusoidalField, info: dict, run_dir: str | Path, size
         raise SinetuneError(f"an audio render is written as WAV; give an output path ending in .wav, not {out.name}")
     if out.exists() and not overwrite:
         raise SinetuneError(f"{out} already exists; pass --overwrite to replace it")
-    save_audio(render_field(fitted, (size,), domain), out, render_rate, info.get("scale", 1.0))
+    save_audio(render_field(fitted, (size,), domain, chunk), out, render_rate, info.get("scale", 1.0))
     return out
 
 

@@ -13,7 +13,9 @@ clip's peak ``max|x|`` so they lie in [-1, 1] with max|x| = 1 (peers-spec §0.3)
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,30 @@ def grid_coordinates(grid_shape: tuple[int, ...], domain: tuple[float, float] = 
     axes = [torch.linspace(domain[0], domain[1], n) for n in grid_shape]
     mesh = torch.meshgrid(*axes, indexing="ij")
     return torch.stack([m.reshape(-1) for m in reversed(mesh)], dim=1)
+
+
+def grid_coordinate_chunks(
+    grid_shape: tuple[int, ...],
+    domain: tuple[float, float],
+    chunk: int,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """:func:`grid_coordinates` in consecutive pieces, never the whole grid at once.
+
+    Yields ``(start, coords)`` with ``coords`` equal (bit for bit) to
+    ``grid_coordinates(grid_shape, domain)[start:start + chunk]``: at most ``chunk × d`` floats
+    besides the ``Σ n_i`` axis samples, whatever the grid's size.
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be positive, got {chunk}")
+    axes = [torch.linspace(domain[0], domain[1], n) for n in grid_shape]
+    count = math.prod(grid_shape)
+    for start in range(0, count, chunk):
+        flat = torch.arange(start, min(start + chunk, count))
+        columns = []
+        for axis in reversed(axes):  # column 0 is the last (fastest) grid axis
+            columns.append(axis[flat % len(axis)])
+            flat = flat // len(axis)
+        yield start, torch.stack(columns, dim=1)
 
 
 @dataclass

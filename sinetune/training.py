@@ -19,6 +19,11 @@ from tqdm.auto import tqdm
 
 from .models import SineLayer, SinusoidalField
 
+#: Points per forward pass when a field is only evaluated (:attr:`TrainOptions.eval_chunk`'s
+#: default): with width 256 one ``(32768, 256)`` float32 activation is 32 MiB; the analytic
+#: gradient keeps a few of them per chunk for its autograd pass (README, "Large signals").
+EVAL_CHUNK = 32768
+
 
 class Constraint(Protocol):
     def apply(self) -> None: ...
@@ -90,6 +95,10 @@ class TrainOptions:
         cache_encoding: with a full batch, compute the frozen part of a TUNER encoding
             (``sin/cos(Ωx)``, :meth:`sinetune.models.SinusoidalField.prepare`) once instead of every
             step — equal results up to float rounding; costs ``2 n_0`` floats per sample.
+        eval_chunk: at most this many points per forward pass wherever the field is only
+            evaluated — held-out scoring, the render and the analytic gradient of a run, ``sinetune
+            render`` — so those hold ``eval_chunk × width`` activations, not ``N × width``. Results
+            do not depend on it beyond float rounding. Optimizer steps use ``batch_size`` instead.
     """
 
     steps: int = 300
@@ -100,6 +109,7 @@ class TrainOptions:
     stop_plateau: int | None = None
     plateau_tolerance: float = 1e-3
     cache_encoding: bool = True
+    eval_chunk: int = EVAL_CHUNK
 
     def validate(self) -> None:
         from .errors import SinetuneError
@@ -110,6 +120,8 @@ class TrainOptions:
             raise SinetuneError(f"lr must be a positive number, got {self.lr}")
         if self.batch_size is not None and self.batch_size < 1:
             raise SinetuneError(f"batch_size must be positive, got {self.batch_size}")
+        if self.eval_chunk < 1:
+            raise SinetuneError(f"eval_chunk must be positive, got {self.eval_chunk}")
         if self.log_every < 1:
             raise SinetuneError(f"log_every must be positive, got {self.log_every}")
         if self.stop_plateau is not None and self.stop_plateau < 1:
@@ -162,11 +174,22 @@ def mse_psnr(mse: float) -> float:
 
 
 @torch.no_grad()
-def predict(field: nn.Module, coords: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
-    """Evaluate ``field`` on ``(N, d)`` coordinates in chunks; returns ``(N, C)`` on the field's device."""
+def predict(field: nn.Module, coords: torch.Tensor, chunk: int = EVAL_CHUNK) -> torch.Tensor:
+    """Evaluate ``field`` on ``(N, d)`` coordinates, ``chunk`` points per pass; ``(N, C)`` on the field's device.
+
+    Holds one chunk's activations (``chunk × width``) and the ``(N, C)`` result, which every chunk
+    is written into (no list of pieces concatenated at the end).
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be positive, got {chunk}")
     device = next(field.parameters()).device
-    outputs = [field(coords[i:i + chunk].to(device)) for i in range(0, len(coords), chunk)]
-    return torch.cat(outputs) if outputs else torch.zeros(0, field.out_features, device=device)
+    out = None
+    for start in range(0, len(coords), chunk):
+        values = field(coords[start:start + chunk].to(device))
+        if out is None:
+            out = torch.empty(len(coords), values.shape[1], dtype=values.dtype, device=device)
+        out[start:start + len(values)] = values
+    return out if out is not None else torch.zeros(0, field.out_features, device=device)
 
 
 def train(
@@ -256,7 +279,7 @@ def train(
         if step % options.log_every == 0 or step == options.steps:
             heldout_psnr = math.nan
             if heldout is not None and len(heldout[0]):
-                prediction = predict(field, heldout[0])
+                prediction = predict(field, heldout[0], options.eval_chunk)
                 heldout_psnr = mse_psnr(float(torch.mean((prediction - heldout[1]) ** 2)))
             train_psnr = mse_psnr(float(mse.detach()))
             result.history.append({"step": step, "loss": loss_value, "train_psnr": train_psnr,
