@@ -1,6 +1,7 @@
 """``sinetune`` command line: each command is a thin layer over a public function.
 
 * ``sinetune fit IMAGE|SOUND`` → :func:`sinetune.runs.run`
+* ``sinetune fit-many DIR_OR_GLOB …`` → :func:`sinetune.many.fit_many`
 * ``sinetune render RUN`` → :func:`sinetune.runs.render_run`
 * ``sinetune bench NAME`` → :func:`sinetune.bench.run_benchmark`
 * ``sinetune analyze RUN`` → :func:`sinetune.analysis.analyze_run`
@@ -63,6 +64,27 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", type=Path, help="run directory (default runs/NAME-METHOD[-N])")
     fit.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    many = commands.add_parser("fit-many", help="fit many equal-shape images at once as one batched model, "
+                                                "one run directory each")
+    many.add_argument("sources", nargs="+", metavar="DIR_OR_GLOB",
+                      help="a directory (its images), a quoted glob pattern ('kodak/*.png') or files")
+    many.add_argument("--method", default="tuner", help="tuner (default), siren, siren2 or ssn")
+    many.add_argument("--size", type=int, default=256,
+                      help="resize so the longer side has N pixels (default 256); all images must then agree")
+    many.add_argument("--steps", type=int, help="optimizer steps (default 300)")
+    many.add_argument("--holdout", type=float, help="fraction of pixels held out for evaluation (default 0.05)")
+    many.add_argument("--lr", type=float, help="Adam learning rate (default: the method's)")
+    many.add_argument("--seed", type=int, help="seed of every random choice (default 0; the same for every image)")
+    many.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
+    many.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="set a method option, e.g. --set hidden_width=128")
+    many.add_argument("--out", type=Path, help="root directory: one run directory ROOT/STEM per image "
+                                               "(default runs/many-METHOD[-N])")
+    many.add_argument("--overwrite", action="store_true", help="replace existing run directories")
+    many.add_argument("--group", type=int, metavar="N", help="batch at most N images at a time (memory; "
+                                                             "default all)")
+    many.add_argument("--quiet", action="store_true", help="no progress bar")
 
     render = commands.add_parser("render", help="render a saved run at any resolution or domain")
     render.add_argument("run_dir", type=Path)
@@ -187,6 +209,56 @@ def command_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_fit_many(args: argparse.Namespace) -> int:
+    import statistics
+    import time
+
+    from .config import config_from_dict
+    from .many import check_batched_method, find_signals, fit_many
+    from .runs import default_run_dir
+
+    check_batched_method(args.method)
+    data: dict[str, object] = {"method": args.method, "options": parse_overrides(args.overrides),
+                               "train": {key: getattr(args, key) for key in ("steps", "lr")
+                                         if getattr(args, key) is not None}}
+    for key in ("holdout", "seed", "device"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    config = config_from_dict(data)  # typed, validated options (one-line errors)
+    paths = find_signals(args.sources)
+    out = args.out if args.out is not None else default_run_dir(Path("runs"), "many", config.method)
+    started = time.perf_counter()
+    results = fit_many(paths, config.method, size=args.size, options=config.options, train_options=config.train,
+                       seed=config.seed, holdout=config.holdout, device=config.device, out=out,
+                       overwrite=args.overwrite, progress=not args.quiet, group_size=args.group)
+    total = time.perf_counter() - started
+    first = results[0].metrics
+    size = args.group or len(results)
+    # a group's training time is that of its longest-running signal (it saw every batched step)
+    train_seconds = sum(max(result.metrics["train_seconds"] for result in results[start:start + size])
+                        for start in range(0, len(results), size))
+    steps = max(result.metrics["steps"] for result in results)
+    batching = "as one batched model" if size >= len(results) else f"in batched groups of {size}"
+    print(f"{config.method} on {len(results)} signals ({'×'.join(map(str, first['grid_shape']))}, "
+          f"{first['channels']} channels) {batching}: {steps} steps, {train_seconds:.2f} s of training "
+          f"({statistics.median(r.metrics['seconds_per_step_median'] or 0.0 for r in results):.3f} s "
+          f"per batched step)")
+    name_width = max(6, *(len(result.signal.name) for result in results))
+    print(f"{'signal':<{name_width}}  steps  train PSNR  held-out PSNR    SSIM  run directory")
+    for result in results:
+        metrics = result.metrics
+        heldout = metrics["heldout_psnr"]
+        flag = "  (diverged)" if metrics["diverged"] else ""
+        print(f"{result.signal.name:<{name_width}}  {metrics['steps']:5d}  {metrics['train_psnr']:10.2f}  "
+              + (f"{heldout:13.2f}" if heldout is not None else f"{'-':>13}")
+              + f"  {metrics.get('ssim', float('nan')):6.4f}  {result.run_dir}{flag}")
+    print(f"total: {total:.1f} s for {len(results)} signals (training {train_seconds:.1f} s; the rest is "
+          f"loading, evaluation and writing run directories)")
+    if any(result.metrics["diverged"] for result in results):
+        print("warning: a loss became non-finite; those signals kept their last finite state", file=sys.stderr)
+    return 0
+
+
 def command_render(args: argparse.Namespace) -> int:
     from .runs import render_run
 
@@ -253,8 +325,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"sinetune: warning: {message}", file=sys.stderr)
 
 
-COMMANDS = {"fit": command_fit, "render": command_render, "bench": command_bench, "analyze": command_analyze,
-            "methods": command_methods}
+COMMANDS = {"fit": command_fit, "fit-many": command_fit_many, "render": command_render, "bench": command_bench,
+            "analyze": command_analyze, "methods": command_methods}
 
 
 def main(argv: list[str] | None = None) -> int:

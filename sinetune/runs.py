@@ -26,7 +26,7 @@ from . import __version__
 from .checkpoint import load_field, save_field
 from .config import RunConfig, SignalConfig, config_to_dict, load_config, save_config
 from .errors import SinetuneError
-from .methods import get_method
+from .methods import Built, get_method
 from .metrics import (
     AUDIO_DATA_RANGE,
     field_gradient,
@@ -124,24 +124,39 @@ def default_run_dir(root: Path, signal_name: str, method: str) -> Path:
     return candidate
 
 
-def run(
-    config: RunConfig,
-    out: str | Path | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-    signal: Signal | None = None,
-) -> FitResult:
-    """Fit as described by ``config``; write a run directory to ``out`` (if given).
+@dataclass
+class PreparedFit:
+    """A fit set up exactly as :func:`run` does it, before training (what :mod:`sinetune.many` batches).
 
-    Args:
-        config: the run description (:class:`~sinetune.config.RunConfig`).
-        out: run directory; must not exist (or be empty) unless ``overwrite``. ``None``: write nothing.
-        overwrite: replace an existing run directory.
-        progress: show a progress bar.
-        signal: an already loaded signal (skips loading ``config.signal``).
+    Attributes:
+        config: the resolved config (signal-derived options, the absolute signal path, the lr).
+        signal: the loaded signal.
+        built: the freshly built field (on ``device``) with its constraints and penalties.
+        generator: the run's generator, in the state the build left it (it draws mini-batches next).
+        mask: boolean mask over the flattened samples, ``True`` = held out.
+        device: where the field lives.
+    """
 
-    Images (``config.signal.size`` applies) and audio files (``.wav``/``.flac``/``.ogg``; the
-    ``start``/``duration``/``samples`` crop applies) are told apart by the file suffix.
+    config: RunConfig
+    signal: Signal
+    built: Built
+    generator: torch.Generator
+    mask: np.ndarray
+    device: torch.device
+
+    def training_data(self) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """``(coords, values, heldout)``: the ``(N, d)`` / ``(N, C)`` training samples and the held-out
+        ``(coords, values)`` pair (``None`` when nothing is held out), as :func:`train` takes them."""
+        coords, values = self.signal.coords(), self.signal.flat_values()
+        keep, held = torch.from_numpy(~self.mask), torch.from_numpy(self.mask)
+        heldout = (coords[held], values[held]) if self.mask.any() else None
+        return coords[keep], values[keep], heldout
+
+
+def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
+    """Validate ``config``, load the signal (unless given), resolve the options and build the field.
+
+    Everything :func:`run` does before training; raises a one-line :class:`SinetuneError` on bad input.
     """
     config.train.validate()
     config.signal.validate()
@@ -171,19 +186,23 @@ def run(
     if signal.kind == "audio" and config.method == "siren" and first_omega is not None \
             and first_omega < SIREN_AUDIO_MIN_OMEGA:
         warnings.warn(f"SIREN with first_omega={first_omega:g} on audio underfits (coordinates span the whole "
-                      f"clip); pass --set first_omega=3000 (peers-spec §1)", stacklevel=2)
+                      f"clip); pass --set first_omega=3000 (peers-spec §1)", stacklevel=3)
 
     generator = torch.Generator().manual_seed(config.seed)
     built = method.build(options, signal.grid_shape, signal.channels, generator)
-    run_dir = prepare_run_dir(Path(out), overwrite) if out is not None else None
-    fitted = built.field.to(device)
-    coords, values = signal.coords(), signal.flat_values()
-    mask = holdout_mask(len(coords), config.holdout, np.random.default_rng([config.seed, 1]))
-    keep = torch.from_numpy(~mask)
-    held = torch.from_numpy(mask)
-    trained = train(fitted, coords[keep], values[keep], config.train, config.train.lr, built.constraints,
-                    built.penalties, heldout=(coords[held], values[held]) if mask.any() else None,
-                    generator=generator, progress=progress)
+    built.field.to(device)
+    mask = holdout_mask(math.prod(signal.grid_shape), config.holdout,
+                        np.random.default_rng([config.seed, 1]))
+    return PreparedFit(config, signal, built, generator, mask, device)
+
+
+def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | None = None,
+               extra_metrics: dict[str, Any] | None = None) -> FitResult:
+    """Evaluate a trained field (``prepared.built.field``) and write its run directory (if given).
+
+    ``extra_metrics`` are added to ``metrics.json`` (e.g. ``batched_signals`` from :mod:`sinetune.many`).
+    """
+    fitted, signal, config = prepared.built.field, prepared.signal, prepared.config
     fitted.eval()
     if signal.kind == "audio":  # the loop logs 10 log10(1/MSE); audio PSNR uses the range 2 of [-1, 1]
         for row in trained.history:
@@ -194,11 +213,41 @@ def run(
     prediction = render_field(fitted, signal.grid_shape, chunk=chunk)
     # the field's analytic |∇gray| (one autograd pass), shared by both gradient PSNRs and gradient.png
     gradient = np.hypot(*field_gradient(fitted, signal.grid_shape, chunk=chunk)) if signal.dim == 2 else None
-    metrics = evaluate(fitted, signal, prediction, mask, trained, config, gradient)
-    result = FitResult(fitted, config, metrics, trained.history, signal, mask, run_dir)
+    metrics = evaluate(fitted, signal, prediction, prepared.mask, trained, config, gradient)
+    metrics.update(extra_metrics or {})
+    result = FitResult(fitted, config, metrics, trained.history, signal, prepared.mask, run_dir)
     if run_dir is not None:
         result.paths = write_run(run_dir, result, prediction, gradient)
     return result
+
+
+def run(
+    config: RunConfig,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    signal: Signal | None = None,
+) -> FitResult:
+    """Fit as described by ``config``; write a run directory to ``out`` (if given).
+
+    Args:
+        config: the run description (:class:`~sinetune.config.RunConfig`).
+        out: run directory; must not exist (or be empty) unless ``overwrite``. ``None``: write nothing.
+        overwrite: replace an existing run directory.
+        progress: show a progress bar.
+        signal: an already loaded signal (skips loading ``config.signal``).
+
+    Images (``config.signal.size`` applies) and audio files (``.wav``/``.flac``/``.ogg``; the
+    ``start``/``duration``/``samples`` crop applies) are told apart by the file suffix.
+    """
+    prepared = prepare_fit(config, signal)
+    config = prepared.config
+    run_dir = prepare_run_dir(Path(out), overwrite) if out is not None else None
+    coords, values, heldout = prepared.training_data()
+    built = prepared.built
+    trained = train(built.field, coords, values, config.train, config.train.lr, built.constraints,
+                    built.penalties, heldout=heldout, generator=prepared.generator, progress=progress)
+    return finish_fit(prepared, trained, run_dir)
 
 
 def evaluate(fitted: SinusoidalField, signal: Signal, prediction: np.ndarray, mask: np.ndarray,
