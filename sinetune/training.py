@@ -169,7 +169,9 @@ def _early_stop(history: list[dict[str, float]], options: TrainOptions) -> str |
 
 
 def mse_psnr(mse: float) -> float:
-    """PSNR in dB for values in [0, 1]: ``10 log10(1 / mse)``."""
+    """PSNR in dB for values in [0, 1]: ``10 log10(1 / mse)`` (−inf for an infinite MSE, NaN for NaN)."""
+    if math.isnan(mse) or math.isinf(mse):
+        return -math.inf if mse > 0 else math.nan
     return 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
 
 

@@ -33,6 +33,22 @@ def test_mse_psnr():
     assert mse_psnr(0.01) == pytest.approx(20.0)
     assert mse_psnr(1e-4) == pytest.approx(40.0)
     assert mse_psnr(0.0) == math.inf
+    assert mse_psnr(math.inf) == -math.inf and math.isnan(mse_psnr(math.nan))  # a diverged field, no crash
+
+
+def test_weights_going_non_finite_at_a_log_step_with_heldout_pixels_are_restored(generator):
+    coords, values = random_targets(generator)
+    built = tuner(TunerOptions(input_width=24, hidden_width=24))
+
+    def poison(step, field):
+        if step == 3:
+            with torch.no_grad():
+                field.head.weight.fill_(math.inf)
+
+    result = train(built.field, coords, values, TrainOptions(steps=10, log_every=3), 5e-4, built.constraints,
+                   heldout=(coords[:20], values[:20]), on_step=poison)
+    assert result.diverged and result.stopped == "diverged"
+    assert all(torch.isfinite(p).all() for p in built.field.parameters())
 
 
 @pytest.mark.parametrize("kwargs, message", [
