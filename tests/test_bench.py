@@ -16,7 +16,7 @@ from sinetune.signals import grid_coordinates
 
 ROW_KEYS = {"image", "method", "train_psnr", "heldout_psnr", "full_psnr", "gradient_psnr", "gradient_psnr_paper",
             "ssim", "seconds_per_step_median", "diverged", "timed_seconds_per_step", "plain_seconds_per_step",
-            "plain_ratio", "lr"}
+            "plain_ratio", "seconds_to_30db", "lr"}
 
 
 @pytest.fixture
@@ -179,3 +179,13 @@ def test_methods_that_are_not_sine_mlps_get_no_plain_ratio(kodak, tmp_path):
     assert ffn["plain_ratio"] is None and ffn["plain_seconds_per_step"] is None
     assert ssn["plain_ratio"] > 0  # SSN is a plain sine MLP
     assert "| kodim01 | ffn |" in report.markdown and report.markdown.splitlines()[4].endswith("| – |")
+
+
+def test_seconds_to_psnr_is_the_first_logged_step_at_the_target():
+    from sinetune.bench.kodak import seconds_to_psnr
+
+    history = [{"heldout_psnr": 25.0, "elapsed_s": 1.0}, {"heldout_psnr": 30.2, "elapsed_s": 2.0},
+               {"heldout_psnr": 29.0, "elapsed_s": 3.0}, {"heldout_psnr": 31.0, "elapsed_s": 4.0}]
+    assert seconds_to_psnr(history, 30.0) == 2.0
+    assert seconds_to_psnr(history, 32.0) is None
+    assert seconds_to_psnr([{"heldout_psnr": float("nan"), "elapsed_s": 1.0}], 30.0) is None

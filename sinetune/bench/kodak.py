@@ -24,6 +24,8 @@ from .reference import SINE_MLPS, interleaved_step_seconds
 from .report import BenchReport, as_json_row, fresh_dir, load_previous, write_report
 
 DEFAULT_DATA = Path("..") / "shared" / "data" / "kodak"
+QUALITY_TARGET_DB = 30.0
+"""Held-out PSNR whose time-to-reach each row records (``seconds_to_30db``, issue #5)."""
 
 
 def _find_images(data_dir: Path, images: list[str] | None) -> list[Path]:
@@ -113,6 +115,7 @@ def run_kodak(
                    "timed_seconds_per_step": timed,
                    "plain_seconds_per_step": plain,
                    "plain_ratio": timed / plain if plain else None,
+                   "seconds_to_30db": seconds_to_psnr(result.history, QUALITY_TARGET_DB),
                    "lr": result.config.train.lr}
             report.rows.append(as_json_row(row))
             _write(report, header, methods, out_dir)  # a partial run always has its table
@@ -122,7 +125,17 @@ def run_kodak(
 
 COLUMNS = (("train_psnr", "train PSNR", 2), ("heldout_psnr", "held-out PSNR", 2), ("gradient_psnr", "grad PSNR", 2),
            ("gradient_psnr_paper", "grad PSNR (paper)", 2), ("ssim", "SSIM", 4),
-           ("seconds_per_step_median", "s/step", 3), ("plain_ratio", "× plain", 2))
+           ("seconds_per_step_median", "s/step", 3), ("plain_ratio", "× plain", 2),
+           ("seconds_to_30db", "s to 30 dB", 1))
+
+
+def seconds_to_psnr(history: list[dict[str, float]], target: float) -> float | None:
+    """Training seconds (``elapsed_s``, evaluation excluded) at the first log step whose held-out
+    PSNR reaches ``target`` dB; ``None`` if no logged step does (resolution: ``log_every`` steps)."""
+    for row in history:
+        if row["heldout_psnr"] >= target:
+            return row["elapsed_s"]
+    return None
 
 
 def _config(path: Path, method_name: str, size: int, width: int, steps: int, seed: int, holdout: float,
