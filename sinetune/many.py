@@ -49,6 +49,7 @@ from .signals import Signal, load_signal
 from .training import (
     BoundPenalty,
     ColumnClamp,
+    MinibatchOrder,
     PositiveBounds,
     TrainOptions,
     TrainResult,
@@ -380,14 +381,13 @@ def train_many(
     results = [TrainResult() for _ in range(count_signals)]
     count = len(coords)
     batch = options.batch_size or count
-    order = torch.arange(count, device=device)
+    batches = MinibatchOrder(count, batch, generator, device)
     forward: Callable[[torch.Tensor], torch.Tensor] = model
     inputs = coords
     if options.cache_encoding and batch >= count:
         with torch.no_grad():
             inputs = model.prepare(coords)
         forward = model.forward_prepared
-    cursor = count
     elapsed = 0.0
     active = list(range(count_signals))
     # per-parameter snapshots: weights whose loss was finite (all signals), and each finished
@@ -407,11 +407,7 @@ def train_many(
         if batch >= count:
             batch_inputs, batch_values = inputs, values
         else:
-            if cursor + batch > count:
-                order = torch.randperm(count, generator=generator).to(device)
-                cursor = 0
-            index = order[cursor:cursor + batch]
-            cursor += batch
+            index = batches.next()
             batch_inputs, batch_values = inputs[index], values[:, index]
         optimizer.zero_grad(set_to_none=True)
         mse = torch.mean((forward(batch_inputs) - batch_values) ** 2, dim=(1, 2))

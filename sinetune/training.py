@@ -194,6 +194,27 @@ def predict(field: nn.Module, coords: torch.Tensor, chunk: int = EVAL_CHUNK) -> 
     return out if out is not None else torch.zeros(0, field.out_features, device=device)
 
 
+class MinibatchOrder:
+    """Which rows each mini-batch step uses: consecutive slices of a permutation drawn from
+    ``generator``, redrawn when fewer than ``batch`` unused rows remain (the tail is skipped).
+
+    ``next()`` returns a ``(batch,)`` index tensor on ``device``.
+    """
+
+    def __init__(self, count: int, batch: int, generator: torch.Generator | None, device: torch.device):
+        self.count, self.batch, self.generator, self.device = count, batch, generator, device
+        self.order = torch.arange(count, device=device)
+        self.cursor = count
+
+    def next(self) -> torch.Tensor:
+        if self.cursor + self.batch > self.count:
+            self.order = torch.randperm(self.count, generator=self.generator).to(self.device)
+            self.cursor = 0
+        index = self.order[self.cursor:self.cursor + self.batch]
+        self.cursor += self.batch
+        return index
+
+
 def train(
     field: nn.Module,
     coords: torch.Tensor,
@@ -231,14 +252,13 @@ def train(
     result = TrainResult()
     count = len(coords)
     batch = options.batch_size or count
-    order = torch.arange(count, device=device)
+    batches = MinibatchOrder(count, batch, generator, device)
     forward: Callable[[torch.Tensor], torch.Tensor] = field
     inputs = coords
     if options.cache_encoding and batch >= count and isinstance(field, SinusoidalField):
         with torch.no_grad():
             inputs = field.prepare(coords)
         forward = field.forward_prepared
-    cursor = count
     elapsed = 0.0
     # Weights whose loss was evaluated and finite: restored if a later step goes non-finite.
     last_good = {name: tensor.detach().clone() for name, tensor in field.state_dict().items()}
@@ -249,11 +269,7 @@ def train(
         if batch >= count:
             batch_inputs, batch_values = inputs, values
         else:
-            if cursor + batch > count:
-                order = torch.randperm(count, generator=generator).to(device)
-                cursor = 0
-            index = order[cursor:cursor + batch]
-            cursor += batch
+            index = batches.next()
             batch_inputs, batch_values = inputs[index], values[index]
         optimizer.zero_grad(set_to_none=True)
         mse = torch.mean((forward(batch_inputs) - batch_values) ** 2)
