@@ -192,6 +192,8 @@ def command_fit(args: argparse.Namespace) -> int:
     metrics = result.metrics
     heldout = metrics["heldout_psnr"]
     print(f"run directory: {result.run_dir}")
+    if metrics.get("derived"):
+        print(f"derived: {metrics['derived']}")
     if result.signal.kind == "audio":
         shape = f"{metrics['grid_shape'][0]} samples at {metrics['sample_rate']} Hz"
         quality = f"SNR {metrics['snr']:.2f} dB, LSD {metrics['lsd']:.2f} dB"

@@ -214,6 +214,9 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | None
     # the field's analytic |∇gray| (one autograd pass), shared by both gradient PSNRs and gradient.png
     gradient = np.hypot(*field_gradient(fitted, signal.grid_shape, chunk=chunk)) if signal.dim == 2 else None
     metrics = evaluate(fitted, signal, prediction, prepared.mask, trained, config, gradient)
+    explain = get_method(config.method).explain
+    if explain is not None:  # the signal-derived choices and the rule behind them, for the user to read
+        metrics["derived"] = explain(config.options, signal.grid_shape)
     metrics.update(extra_metrics or {})
     result = FitResult(fitted, config, metrics, trained.history, signal, prepared.mask, run_dir)
     if run_dir is not None:

@@ -256,3 +256,45 @@ def spectral_centroid(values: np.ndarray, mode: Literal["flattened", "rowwise"] 
     centroid = np.divide(weighted, total, out=np.zeros_like(total), where=total > 0)
     per_channel = centroid.reshape(-1, channels).mean(axis=0)
     return float(2.0 * per_channel.mean() / channels)
+
+
+def energy_radius(values: np.ndarray, energy_fraction: float) -> float:
+    """The smallest band ``max_i |ν_i| ≤ ν`` that holds ``energy_fraction`` of a signal's spectral energy.
+
+    ``ν`` is the frequency as a fraction of the grid's Nyquist frequency on each axis (``ν = 1`` at
+    Nyquist), measured in the max-norm because TUNER's band-limit bounds ``max_i |k_i|``; in TUNER's
+    integer units the band is ``ν · k_nyq`` (:func:`nyquist_index`). The energy is that of the signal
+    with its per-channel mean removed and a separable Hann window applied, summed over channels: the
+    window keeps the jump between opposite borders (the FFT's periodic extension) from posing as
+    broadband energy; without it a smooth image would appear to need frequencies up to Nyquist.
+
+    Args:
+        values: ``grid_shape + (C,)`` samples (any value range; the result is scale-invariant).
+        energy_fraction: in (0, 1].
+
+    Returns:
+        ``ν`` in [0, 1]; 0 for a constant signal.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim < 2:
+        raise ValueError("values must be grid_shape + (C,)")
+    if not 0 < energy_fraction <= 1:
+        raise ValueError(f"energy_fraction must be in (0, 1], got {energy_fraction}")
+    grid_shape = values.shape[:-1]
+    axes = tuple(range(len(grid_shape)))
+    centred = values - values.mean(axis=axes)
+    normalised = np.zeros(grid_shape)
+    for axis, size in enumerate(grid_shape):
+        shape = [1] * values.ndim
+        shape[axis] = size
+        centred = centred * np.hanning(size).reshape(shape)
+        axis_frequency = np.abs(np.fft.fftfreq(size)) * 2.0  # cycles per sample / 0.5
+        normalised = np.maximum(normalised, axis_frequency.reshape(shape[:-1]))
+    power = (np.abs(np.fft.fftn(centred, axes=axes)) ** 2).sum(axis=-1).ravel()
+    total = power.sum()
+    if total <= 0:
+        return 0.0
+    order = np.argsort(normalised.ravel(), kind="stable")
+    cumulative = np.cumsum(power[order]) / total
+    index = min(int(np.searchsorted(cumulative, energy_fraction * (1 - 1e-12))), len(order) - 1)
+    return float(normalised.ravel()[order][index])

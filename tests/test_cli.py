@@ -43,6 +43,7 @@ def test_fit_writes_a_run_directory(tmp_path, rgb_image, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 5 and metrics["parameters"] == 16 + 16 * 16 + 16 + 16 * 3 + 3
     assert f"train PSNR {metrics['train_psnr']:.2f} dB" in stdout
+    assert metrics["derived"].startswith("TUNER band-limit b = ") and f"derived: {metrics['derived']}" in stdout
 
 
 def test_fit_from_saved_config_reproduces_metrics(tmp_path, cli_run, capsys):

@@ -11,7 +11,7 @@ import torch
 from conftest import build, check_uniform
 
 from sinetune import SinetuneError, SirenOptions, TunerOptions
-from sinetune.methods import METHODS, get_method
+from sinetune.methods import METHODS, get_method, tuner
 from sinetune.spectral import block_column_bounds
 from sinetune.training import BoundPenalty, ColumnClamp, PositiveBounds
 
@@ -232,6 +232,75 @@ def test_tuner_resolve_fills_resolution_defaults():
     assert explicit.block_bounds == (1.0, 0.5, 0.2)
     # resolving twice changes nothing
     assert get_method("tuner").resolve(options, (32, 32)) == options
+
+
+def _smooth_and_busy(n: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth image (a few low cycles) and a busy one (the same plus fine texture), ``(n, n, 3)``."""
+    x = np.linspace(-1, 1, n)
+    grid_x, grid_y = np.meshgrid(x, x, indexing="ij")
+    smooth = 0.5 + 0.2 * np.sin(np.pi * 3 * grid_x) * np.cos(np.pi * 2 * grid_y)
+    busy = smooth + 0.2 * np.sin(np.pi * 45 * grid_x + np.pi * 38 * grid_y)
+    return np.repeat(smooth[..., None], 3, -1), np.repeat(busy[..., None], 3, -1)
+
+
+def test_tuner_spectrum_rule_follows_the_target():
+    method = get_method("tuner")
+    options = TunerOptions(input_width=64, hidden_width=16, band_rule="spectrum")
+    smooth, busy = _smooth_and_busy()
+    chosen = {}
+    for name, values in (("smooth", smooth), ("busy", busy)):
+        prepared = method.prepare(options, values)
+        radius = prepared.energy_radius
+        assert radius == pytest.approx(tuner.energy_radius(values, 0.99), abs=1e-6)
+        low, high = tuner.SPECTRUM_BAND_RANGE
+        assert prepared.band_fraction >= min(max(tuner.SPECTRUM_BAND_GAIN * radius, low), high) - 1e-6
+        chosen[name] = method.resolve(prepared, (128, 128))
+        nyquist = 2.1 * 127 / 4
+        assert chosen[name].band_limit == math.floor(prepared.band_fraction * nyquist)
+    assert chosen["smooth"].band_limit < chosen["busy"].band_limit
+    # the band is never too narrow for input_width distinct frequencies
+    assert chosen["smooth"].input_width <= (2 * chosen["smooth"].band_limit + 1) ** 2 // 2
+    # the resolution rule ignores the values; an explicit band_limit, a known radius and given frequencies win
+    assert method.prepare(TunerOptions(input_width=64), busy) == TunerOptions(input_width=64)
+    given = dataclasses.replace(options, band_limit=7)
+    assert method.prepare(given, busy) == given
+    known = method.prepare(options, busy)
+    assert method.prepare(known, smooth) == known  # a saved config rebuilds as it was trained
+
+
+def test_tuner_spectrum_rule_round_trips_through_config(tmp_path):
+    from sinetune.config import RunConfig, load_config, save_config
+    method = get_method("tuner")
+    _, busy = _smooth_and_busy()
+    resolved = method.resolve(method.prepare(TunerOptions(input_width=64, hidden_width=16, band_rule="spectrum"),
+                                             busy), (128, 128))
+    config = RunConfig(method="tuner", options=resolved)
+    save_config(config, tmp_path / "config.yaml")
+    loaded = load_config(tmp_path / "config.yaml")
+    assert loaded.options == resolved
+    assert method.resolve(method.prepare(loaded.options, busy[::2, ::2]), (128, 128)) == resolved
+
+
+@pytest.mark.parametrize("kwargs, message", [({"band_rule": "auto"}, "band_rule"),
+                                             ({"band_energy": 0.0}, "band_energy"),
+                                             ({"band_energy": 1.5}, "band_energy")])
+def test_tuner_spectrum_rule_validation(kwargs, message):
+    with pytest.raises(SinetuneError, match=message):
+        get_method("tuner").prepare(dataclasses.replace(TunerOptions(input_width=16), **kwargs),
+                                    np.zeros((32, 32, 1)))
+
+
+def test_tuner_explain_names_the_rule():
+    method = get_method("tuner")
+    resolution = method.resolve(TunerOptions(input_width=16, band_fraction=0.3), (32, 32))
+    line = method.explain(resolution, (32, 32))
+    assert "b = 4 " in line and "resolution rule" in line
+    given = method.resolve(TunerOptions(input_width=16, band_limit=9), (32, 32))
+    assert "b = 9 " in method.explain(given, (32, 32)) and "given" in method.explain(given, (32, 32))
+    _, busy = _smooth_and_busy()
+    spectrum = method.resolve(method.prepare(TunerOptions(input_width=16, band_rule="spectrum"), busy), (128, 128))
+    line = method.explain(spectrum, (128, 128))
+    assert "spectrum rule" in line and f"{spectrum.energy_radius:.3f} of Nyquist" in line
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -64,7 +64,7 @@ def test_registry_lists_every_peer_with_its_documented_lr():
         assert method.name == name and method.default_lr == lr
         assert method.description and "\n" not in method.description
     assert get_method("siren2").prepare is siren2_module.prepare
-    assert all(METHODS[name].prepare is None for name in METHODS if name != "siren2")
+    assert all(METHODS[name].prepare is None for name in METHODS if name not in ("siren2", "tuner"))
 
 
 BENCH_SHAPE = {"input_width": 16, "hidden_width": 16, "hidden_layers": 1}
@@ -206,7 +206,23 @@ def test_siren2_resolve_needs_a_centroid_and_keeps_given_scales():
         get_method("siren2").resolve(Siren2Options(s0=-1.0, s1=0.1), (32, 32))
 
 
+def test_siren2_explain_says_where_the_noise_comes_from():
+    method = get_method("siren2")
+    derived = method.resolve(Siren2Options(centroid=0.2), (32, 32))
+    line = method.explain(derived, (32, 32))
+    assert f"s0 = {derived.s0:g}" in line and "centroid ζ = 0.2" in line and "preset code" in line
+    assert "(given)" in method.explain(method.resolve(Siren2Options(s0=12.0, s1=0.5), (32, 32)), (32, 32))
+    assert "(given)" in method.explain(method.resolve(Siren2Options(centroid=0.2, s0=12.0), (32, 32)), (32, 32))
+
+
 # --- SSN ----------------------------------------------------------------------------------------
+
+def test_ssn_explain_says_whether_omega_was_derived():
+    method = get_method("ssn")
+    derived = method.resolve(SsnOptions(), (256, 256))
+    assert method.explain(derived, (256, 256)).startswith(f"SSN ω = {derived.omega:g} (grid rule")
+    assert method.explain(method.resolve(SsnOptions(omega=3.0), (256, 256)), (256, 256)) == "SSN ω = 3 (given)"
+
 
 def test_ssn_every_weight_and_bias_is_kaiming_normal():
     options = SsnOptions(input_width=2048, hidden_width=2048, hidden_layers=1, omega=5.0)

@@ -10,6 +10,7 @@ import pytest
 from sinetune.spectral import (
     block_column_bounds,
     canonical_half_plane,
+    energy_radius,
     half_plane_count,
     half_plane_points,
     log_magnitude_spectrum,
@@ -236,3 +237,47 @@ def test_log_magnitude_spectrum_peak_at_the_sinusoid_frequency():
     constant = log_magnitude_spectrum(np.full((8, 8), 0.5))  # only DC: the centre is the maximum
     assert constant[4, 4] == 1.0 and constant.sum() == 1.0
     np.testing.assert_array_equal(log_magnitude_spectrum(np.zeros((8, 8))), np.zeros((8, 8)))
+
+
+# --- energy_radius (the spectrum rule's measurement, issue #4) ----------------------------------------
+
+
+@pytest.mark.parametrize("cycles", [4, 20, 50])
+def test_energy_radius_of_a_sinusoid_is_its_frequency(cycles):
+    n = 128
+    x = np.linspace(-1, 1, n)
+    grid = np.meshgrid(x, x, indexing="ij")
+    image = (0.5 + 0.3 * np.sin(np.pi * cycles * grid[1]))[..., None]  # `cycles` periods along the 2nd axis
+    expected = cycles * n / (n - 1) / (n / 2)  # bins per Nyquist
+    radius = energy_radius(image, 0.99)
+    assert expected - 1e-9 <= radius <= expected + 2.5 / (n / 2)  # the Hann window spreads ±2 bins
+    assert energy_radius(image.transpose(1, 0, 2), 0.99) == radius  # max-norm: either axis counts
+
+
+def test_energy_radius_ignores_the_mean_the_scale_and_the_border_jump():
+    rng = np.random.default_rng(0)
+    n = 200
+    ramp = np.linspace(0, 1, n)[:, None]  # a ramp jumps from 1 back to 0 in the FFT's periodic extension
+    tone = np.sin(2 * np.pi * 10 * np.arange(n) / n)[:, None]
+    signal = ramp + 0.2 * tone
+    radius = energy_radius(signal, 0.99)
+    assert radius < 0.2  # without the window the jump's 1/f tail would push ν far up
+    assert energy_radius(5.0 * signal + 3.0, 0.99) == pytest.approx(radius)
+    noise = rng.standard_normal((n, 2))
+    assert energy_radius(noise, 0.9) > 0.8  # white noise: energy spread up to Nyquist
+    assert energy_radius(np.ones((n, 3)), 0.99) == 0.0
+
+
+def test_energy_radius_grows_with_the_energy_share():
+    rng = np.random.default_rng(1)
+    values = np.cumsum(rng.standard_normal((256, 1)), axis=0)  # a 1/f² (Brownian) spectrum
+    radii = [energy_radius(values, q) for q in (0.5, 0.9, 0.99, 0.999)]
+    assert radii == sorted(radii) and radii[0] < radii[-1]
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.1, 1.5])
+def test_energy_radius_validation(fraction):
+    with pytest.raises(ValueError, match="energy_fraction"):
+        energy_radius(np.zeros((8, 1)), fraction)
+    with pytest.raises(ValueError, match="grid_shape"):
+        energy_radius(np.zeros(8), 0.5)

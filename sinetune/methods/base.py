@@ -53,6 +53,9 @@ class Method:
             ``resolve``, for defaults that need the samples and not just the grid (SIREN²'s spectral
             centroid). It fills only options left ``None`` and returns a new options object; ``None``
             (the default) means the method needs no such step.
+        explain: optional ``explain(resolved_options, grid_shape) -> str``: one line on the
+            signal-derived choices (band-limit, ω, noise scales) and the rule that made them; ``sinetune
+            fit`` prints it and ``metrics.json`` keeps it as ``derived``.
     """
 
     name: str
@@ -62,3 +65,4 @@ class Method:
     resolve: Callable[[Any, tuple[int, ...]], Any]
     build: Callable[[Any, tuple[int, ...], int, torch.Generator], Built]
     prepare: Callable[[Any, np.ndarray], Any] | None = None
+    explain: Callable[[Any, tuple[int, ...]], str] | None = None

@@ -70,6 +70,17 @@ def resolve(options: SsnOptions, grid_shape: tuple[int, ...]) -> SsnOptions:
     return options
 
 
+def explain(options: SsnOptions, grid_shape: tuple[int, ...]) -> str:
+    """One line on ``ω``: derived from the grid (and how) or given."""
+    derived = derived_omega(grid_shape, options.bandwidth_fraction)
+    if math.isclose(options.omega, derived, rel_tol=1e-5):
+        why = (f"grid rule: first-layer std ω·√(2/d) = {options.bandwidth_fraction:g} of the Nyquist "
+               f"{math.pi * (min(grid_shape) - 1) / 2:.1f} rad/unit")
+    else:
+        why = "given"
+    return f"SSN ω = {options.omega:g} ({why})"
+
+
 def build(options: SsnOptions, grid_shape: tuple[int, ...], channels: int, generator: torch.Generator) -> Built:
     """Build an SSN; every parameter ``~ N(0, 2 / fan_in)`` from ``generator``. ``options`` must be resolved."""
 

@@ -5,7 +5,8 @@ Faithful to ``tuner-spec.md`` §1–3 with the documented best readings:
 * Input layer ``sin(2π K x / p + φ)``: ``K`` from :func:`sinetune.spectral.sample_input_frequencies`
   (``e_1 … e_d``, ~70% dense low half-plane square of radius ``l``, the rest a sparse half-plane
   lattice up to the band-limit ``b``), frozen; phases ``φ ~ U(-π/2, π/2)``, trained.
-* ``b`` and ``l`` follow the signal's resolution (:func:`sinetune.spectral.resolution_defaults`).
+* ``b`` and ``l`` follow the signal's resolution (:func:`sinetune.spectral.resolution_defaults`), or with
+  ``band_rule="spectrum"`` the target's spectrum (:func:`prepare`, issue #4).
 * Hidden sine layer(s) in SIREN convention ``sin(ω_h (W z + b))``; effective weights of the first
   hidden layer ``Ŵ_ij ~ N(0, (0.3 c_j)²)`` with the column bound ``c_j`` of input frequency ``j``.
 * Bounds per *column*: ``c_j = c_L`` for ``max|K_j| ≤ limit`` else ``c_H`` (general vectors allowed),
@@ -25,7 +26,14 @@ import torch
 from ..errors import SinetuneError
 from ..lattice import check_input_frequencies
 from ..models import SineLayer, SinusoidalField, SpectralEncoding, default_linear, uniform_
-from ..spectral import block_column_bounds, max_input_width, resolution_defaults, sample_input_frequencies
+from ..spectral import (
+    block_column_bounds,
+    energy_radius,
+    max_input_width,
+    nyquist_index,
+    resolution_defaults,
+    sample_input_frequencies,
+)
 from ..training import BoundPenalty, ColumnClamp, PositiveBounds
 from .base import Built
 
@@ -43,7 +51,16 @@ class TunerOptions:
         period: ``p``; the field is ``p``-periodic (coordinate units; the domain [-1, 1] has length 2).
         band_limit: ``b``, max ``max|k_i|`` of an input frequency (integer cycles per period).
         low_range: ``l``, radius of the dense low square.
-        band_fraction: ``b`` as a fraction of the grid's Nyquist index when ``band_limit`` is None.
+        band_fraction: ``b`` as a fraction of the grid's Nyquist index when ``band_limit`` is None
+            (under ``band_rule="spectrum"`` it is what the rule chose).
+        band_rule: how ``band_fraction`` is chosen when ``band_limit`` is None: ``"resolution"``
+            keeps the value given (default 0.2 of Nyquist); ``"spectrum"`` derives it from the
+            target (:func:`prepare`): ``SPECTRUM_BAND_GAIN · ν`` clipped to
+            :data:`SPECTRUM_BAND_RANGE`, with ``ν`` the band (fraction of Nyquist) holding
+            ``band_energy`` of the target's energy.
+        band_energy: the energy share that defines ``ν`` for the spectrum rule.
+        energy_radius: ``ν`` as measured by :func:`prepare` (``None`` until then; recorded in
+            ``config.yaml``, so a saved run rebuilds without the signal).
         low_fraction: ``ρ``, share of non-canonical neurons in the low square.
         input_frequencies: explicit ``K`` as a list of integer rows (overrides sampling; must have
             ``input_width`` rows).
@@ -68,6 +85,9 @@ class TunerOptions:
     band_limit: int | None = None
     low_range: int | None = None
     band_fraction: float = 0.2
+    band_rule: Literal["resolution", "spectrum"] = "resolution"
+    band_energy: float = 0.99
+    energy_radius: float | None = None
     low_fraction: float = 0.7
     input_frequencies: tuple[tuple[int, ...], ...] | None = None
     hidden_omega: float = 30.0
@@ -78,6 +98,72 @@ class TunerOptions:
     bound_penalty: float = 1e-6
     hidden_init: Literal["tuner", "siren"] = "tuner"
     frequency_check: Literal["repair", "strict", "off"] = "repair"
+
+
+#: ``b = gain · ν · k_nyq`` under the spectrum rule (``ν``: band of ``band_energy`` of the target's energy).
+SPECTRUM_BAND_GAIN = 0.3
+#: The spectrum rule's ``band_fraction`` stays in this range (fractions of Nyquist).
+SPECTRUM_BAND_RANGE = (0.05, 0.4)
+
+
+def spectrum_band_fraction(radius: float) -> float:
+    """The spectrum rule before the input-width floor: ``clip(SPECTRUM_BAND_GAIN · ν, *SPECTRUM_BAND_RANGE)``."""
+    low, high = SPECTRUM_BAND_RANGE
+    return round(min(max(SPECTRUM_BAND_GAIN * radius, low), high), 6)
+
+
+def prepare(options: TunerOptions, values: np.ndarray) -> TunerOptions:
+    """Under ``band_rule="spectrum"``, measure the target's energy band and choose ``band_fraction``.
+
+    ``ν`` = :func:`sinetune.spectral.energy_radius` of ``values`` at ``band_energy``;
+    ``band_fraction = clip(SPECTRUM_BAND_GAIN · ν, *SPECTRUM_BAND_RANGE)``, raised if needed until the
+    band holds ``input_width`` distinct frequencies. Nothing happens under the
+    resolution rule, with an explicit ``band_limit`` or ``input_frequencies``, or once
+    ``energy_radius`` is known (a saved config rebuilds as it was trained).
+
+    Args:
+        values: ``grid_shape + (C,)`` samples (any range: ``ν`` is scale-invariant).
+    """
+    if options.band_rule not in ("resolution", "spectrum"):
+        raise SinetuneError(f"band_rule must be resolution or spectrum, got {options.band_rule!r}")
+    if not 0 < options.band_energy <= 1:
+        raise SinetuneError(f"band_energy must be in (0, 1], got {options.band_energy}")
+    if (options.band_rule != "spectrum" or options.energy_radius is not None or options.band_limit is not None
+            or options.input_frequencies is not None):
+        return options
+    radius = energy_radius(values, options.band_energy)
+    fraction = spectrum_band_fraction(radius)
+    # never so narrow that the band holds fewer than input_width distinct frequencies
+    grid_shape = np.shape(values)[:-1]
+    nyquist = nyquist_index(min(grid_shape), options.period)
+    narrowest = 1
+    while max_input_width(narrowest, len(grid_shape)) < options.input_width and narrowest < nyquist:
+        narrowest += 1
+    fraction = min(max(fraction, (narrowest + 0.5) / nyquist), 1.0)
+    return replace(options, energy_radius=round(radius, 6), band_fraction=round(fraction, 6))
+
+
+def explain(options: TunerOptions, grid_shape: tuple[int, ...]) -> str:
+    """One line on the resolved band: what was chosen and by which rule (printed by ``sinetune fit``)."""
+    nyquist = nyquist_index(min(grid_shape), options.period)
+    derived = options.band_limit == max(1, math.floor(options.band_fraction * nyquist))
+    if options.input_frequencies is not None:
+        why = "from the given input_frequencies"
+    elif not derived:
+        why = "given"
+    elif options.band_rule == "spectrum" and options.energy_radius is not None:
+        rule = spectrum_band_fraction(options.energy_radius)
+        why = (f"spectrum rule: {100 * options.band_energy:g}% of the target's energy lies below "
+               f"{options.energy_radius:.3f} of Nyquist; × gain {SPECTRUM_BAND_GAIN:g}, clipped to "
+               f"{SPECTRUM_BAND_RANGE[0]:g}–{SPECTRUM_BAND_RANGE[1]:g}: band_fraction {rule:g}"
+               + (f", raised to {options.band_fraction:g} to hold {options.input_width} frequencies"
+                  if options.band_fraction > rule else ""))
+    else:
+        why = f"resolution rule: band_fraction {options.band_fraction:g}"
+    bounds = ", ".join(f"{bound:g}" for bound in options.block_bounds)
+    return (f"TUNER band-limit b = {options.band_limit} ({options.band_limit / nyquist:.3f} of Nyquist "
+            f"{nyquist:.1f}; {why}), low range l = {options.low_range}, column bounds {bounds} "
+            f"(limits {', '.join(map(str, options.block_limits))})")
 
 
 def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
@@ -92,6 +178,8 @@ def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
         raise SinetuneError(f"period must be positive, got {options.period}")
     if not 0 <= options.low_fraction <= 1:
         raise SinetuneError(f"low_fraction must be in [0, 1], got {options.low_fraction}")
+    if options.band_rule not in ("resolution", "spectrum"):
+        raise SinetuneError(f"band_rule must be resolution or spectrum, got {options.band_rule!r}")
     if not 0 < options.band_fraction <= 1:
         raise SinetuneError(f"band_fraction must be in (0, 1], got {options.band_fraction}")
     if not (options.hidden_omega > 0 and math.isfinite(options.hidden_omega)):
