@@ -101,9 +101,9 @@ class TunerOptions:
 
 
 #: ``b = gain · ν · k_nyq`` under the spectrum rule (``ν``: band of ``band_energy`` of the target's energy).
-SPECTRUM_BAND_GAIN = 0.3
+SPECTRUM_BAND_GAIN = 0.5
 #: The spectrum rule's ``band_fraction`` stays in this range (fractions of Nyquist).
-SPECTRUM_BAND_RANGE = (0.05, 0.4)
+SPECTRUM_BAND_RANGE = (0.05, 0.2)
 
 
 def spectrum_band_fraction(radius: float) -> float:
