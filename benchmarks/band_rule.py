@@ -49,7 +49,8 @@ def main() -> None:
         spectrum = resolved(TunerOptions(**shape, band_rule="spectrum"), values)
         same = (default.band_limit, default.low_range) == (spectrum.band_limit, spectrum.low_range)
         print(f"| {name} | {spectrum.energy_radius:.3f} | {default.band_limit}, {default.low_range} | "
-              f"{spectrum.band_limit}, {spectrum.low_range} | {spectrum.band_fraction:.4f} | {'yes' if same else 'no'} |")
+              f"{spectrum.band_limit}, {spectrum.low_range} | {spectrum.band_fraction:.4f} | "
+              f"{'yes' if same else 'no'} |")
 
 
 if __name__ == "__main__":
