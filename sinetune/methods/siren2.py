@@ -104,14 +104,13 @@ def prepare(options: Siren2Options, values: np.ndarray) -> Siren2Options:
 
 def explain(options: Siren2Options, grid_shape: tuple[int, ...]) -> str:
     """One line on the noise scales and the centroid they come from."""
-    if options.centroid is None:
-        return f"SIREN² noise s0 = {options.s0:g}, s1 = {options.s1:g} (given)"
-    derived = noise_scales(options.centroid, len(grid_shape), options.preset) if len(grid_shape) in \
-        NOISE_CONSTANTS[options.preset] else None
-    given = derived is None or not (math.isclose(options.s0, derived[0], rel_tol=1e-6, abs_tol=1e-9)
-                                    and math.isclose(options.s1, derived[1], rel_tol=1e-6, abs_tol=1e-9))
-    why = "given" if given else (f"from the {options.centroid_mode} spectral centroid ζ = {options.centroid:.4g}, "
-                                 f"preset {options.preset}")
+    why = "given"
+    if options.centroid is not None and len(grid_shape) in NOISE_CONSTANTS[options.preset]:
+        s0, s1 = noise_scales(options.centroid, len(grid_shape), options.preset)
+        if math.isclose(options.s0, s0, rel_tol=1e-6, abs_tol=1e-9) and \
+                math.isclose(options.s1, s1, rel_tol=1e-6, abs_tol=1e-9):
+            why = (f"from the {options.centroid_mode} spectral centroid ζ = {options.centroid:.4g}, "
+                   f"preset {options.preset}")
     return f"SIREN² noise s0 = {options.s0:g}, s1 = {options.s1:g} ({why})"
 
 

@@ -112,6 +112,14 @@ def spectrum_band_fraction(radius: float) -> float:
     return round(min(max(SPECTRUM_BAND_GAIN * radius, low), high), 6)
 
 
+def _check_band_rule(options: TunerOptions) -> None:
+    """The band-rule options are valid (checked by :func:`prepare` and again by :func:`resolve`)."""
+    if options.band_rule not in ("resolution", "spectrum"):
+        raise SinetuneError(f"band_rule must be resolution or spectrum, got {options.band_rule!r}")
+    if not 0 < options.band_energy <= 1:
+        raise SinetuneError(f"band_energy must be in (0, 1], got {options.band_energy}")
+
+
 def prepare(options: TunerOptions, values: np.ndarray) -> TunerOptions:
     """Under ``band_rule="spectrum"``, measure the target's energy band and choose ``band_fraction``.
 
@@ -124,10 +132,7 @@ def prepare(options: TunerOptions, values: np.ndarray) -> TunerOptions:
     Args:
         values: ``grid_shape + (C,)`` samples (any range: ``ν`` is scale-invariant).
     """
-    if options.band_rule not in ("resolution", "spectrum"):
-        raise SinetuneError(f"band_rule must be resolution or spectrum, got {options.band_rule!r}")
-    if not 0 < options.band_energy <= 1:
-        raise SinetuneError(f"band_energy must be in (0, 1], got {options.band_energy}")
+    _check_band_rule(options)
     if (options.band_rule != "spectrum" or options.energy_radius is not None or options.band_limit is not None
             or options.input_frequencies is not None):
         return options
@@ -146,7 +151,8 @@ def prepare(options: TunerOptions, values: np.ndarray) -> TunerOptions:
 def explain(options: TunerOptions, grid_shape: tuple[int, ...]) -> str:
     """One line on the resolved band: what was chosen and by which rule (printed by ``sinetune fit``)."""
     nyquist = nyquist_index(min(grid_shape), options.period)
-    derived = options.band_limit == max(1, math.floor(options.band_fraction * nyquist))
+    derived = options.band_limit == resolution_defaults(grid_shape, options.period, options.input_width,
+                                                         options.band_fraction, options.low_fraction).band_limit
     if options.input_frequencies is not None:
         why = "from the given input_frequencies"
     elif not derived:
@@ -178,8 +184,7 @@ def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
         raise SinetuneError(f"period must be positive, got {options.period}")
     if not 0 <= options.low_fraction <= 1:
         raise SinetuneError(f"low_fraction must be in [0, 1], got {options.low_fraction}")
-    if options.band_rule not in ("resolution", "spectrum"):
-        raise SinetuneError(f"band_rule must be resolution or spectrum, got {options.band_rule!r}")
+    _check_band_rule(options)
     if not 0 < options.band_fraction <= 1:
         raise SinetuneError(f"band_fraction must be in (0, 1], got {options.band_fraction}")
     if not (options.hidden_omega > 0 and math.isfinite(options.hidden_omega)):
