@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "speed: timed steps per run, 5)")
     bench.add_argument("--size", type=int, help="kodak-256, speed: image side (default 256)")
     bench.add_argument("--width", type=int, help="network width (default: kodak-256, speed 256; audio 222)")
+    bench.add_argument("--stop-psnr", type=float, help="kodak-256: end each fit once its held-out PSNR reaches "
+                                                       "this many dB (time to quality)")
     bench.add_argument("--runs", type=int, help="speed: rounds, each timing every variant and the plain "
                                                 "reference (default 5)")
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -290,7 +292,7 @@ def command_bench(args: argparse.Namespace) -> int:
                              ("--clips", "clips", _names(args.clips)), ("--seconds", "seconds", args.seconds),
                              ("--methods", "methods", _names(args.methods)), ("--steps", "steps", args.steps),
                              ("--size", "size", args.size), ("--width", "width", args.width),
-                             ("--runs", "runs", args.runs),
+                             ("--runs", "runs", args.runs), ("--stop-psnr", "stop_psnr", args.stop_psnr),
                              ("--set", "overrides", overrides or None), ("--resume", "resume", args.resume or None)):
         if value is None:
             continue

@@ -16,7 +16,7 @@ from sinetune.signals import grid_coordinates
 
 ROW_KEYS = {"image", "method", "train_psnr", "heldout_psnr", "full_psnr", "gradient_psnr", "gradient_psnr_paper",
             "ssim", "seconds_per_step_median", "diverged", "timed_seconds_per_step", "plain_seconds_per_step",
-            "plain_ratio", "seconds_to_30db", "lr"}
+            "plain_ratio", "seconds_to_30db", "steps_run", "lr"}
 
 
 @pytest.fixture
@@ -178,7 +178,21 @@ def test_methods_that_are_not_sine_mlps_get_no_plain_ratio(kodak, tmp_path):
     ffn, ssn = report.rows
     assert ffn["plain_ratio"] is None and ffn["plain_seconds_per_step"] is None
     assert ssn["plain_ratio"] > 0  # SSN is a plain sine MLP
-    assert "| kodim01 | ffn |" in report.markdown and report.markdown.splitlines()[4].endswith("| – |")
+    assert "| kodim01 | ffn |" in report.markdown and report.markdown.splitlines()[4].endswith("| – | – | 2 |")  # × plain, s to 30 dB, steps
+
+
+def test_stop_psnr_ends_each_fit_at_the_target_and_is_part_of_the_protocol(kodak, tmp_path):
+    out = tmp_path / "b"
+    common = dict(data_dir=kodak, images=["01"], methods=["tuner"], steps=40, size=32, width=16, device="cpu")
+    report = run_benchmark("kodak-256", out=out, stop_psnr=1.0, **common)  # any fit beats 1 dB at its first log
+    (row,) = report.rows
+    assert row["steps_run"] == 10 and row["seconds_to_30db"] is None
+    data = json.loads((out / "results.json").read_text())
+    assert data["stop_psnr"] == 1.0 and "stopping at 1 dB held-out" in report.markdown.splitlines()[0]
+    full = run_benchmark("kodak-256", out=tmp_path / "full", **common)
+    assert full.rows[0]["steps_run"] == 40
+    with pytest.raises(SinetuneError, match="different protocol"):
+        run_benchmark("kodak-256", out=out, resume=True, **common)
 
 
 def test_seconds_to_psnr_is_the_first_logged_step_at_the_target():

@@ -62,6 +62,7 @@ def run_kodak(
     holdout: float = 0.05,
     seed: int = 0,
     resume: bool = False,
+    stop_psnr: float | None = None,
 ) -> BenchReport:
     """Run ``kodak-256`` and write ``results.json`` and ``results.md`` to ``out`` (default: a fresh directory).
 
@@ -71,22 +72,26 @@ def run_kodak(
         methods: method names, each at its default lr with the protocol's shape.
         overrides: per-method option overrides, e.g. ``{"tuner": {"period": 4}}``.
         resume: continue an interrupted run in ``out`` (same protocol), skipping finished rows.
+        stop_psnr: end each fit once its held-out PSNR reaches this many dB (``TrainOptions.stop_psnr``);
+            with a generous ``steps`` this measures time to quality, e.g. ``stop_psnr=30``.
     """
     if steps < 1:
         raise SinetuneError(f"steps must be positive, got {steps}")
     paths = _find_images(Path(data_dir) if data_dir else DEFAULT_DATA, images)
     for method_name in methods:  # a misspelt or mistyped override fails now, not after an hour of fits
-        _config(paths[0], method_name, size, width, steps, seed, holdout, device, overrides or {})
+        _config(paths[0], method_name, size, width, steps, seed, holdout, device, overrides or {},
+                stop_psnr)
     torch_device = resolve_device(device)
     out_dir = Path(out) if out is not None else fresh_dir(Path("bench-runs") / "kodak-256")
     out_dir.mkdir(parents=True, exist_ok=True)
     overrides = overrides or {}
     report = BenchReport(out_dir=out_dir)
     header = {"benchmark": "kodak-256", "steps": steps, "size": size, "width": width, "holdout": holdout,
-              "seed": seed, "device": str(torch_device), "torch": torch.__version__,
+              "seed": seed, "stop_psnr": stop_psnr, "device": str(torch_device), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "overrides": overrides, "configs": {}}
     done: set[tuple[str, str]] = set()
-    previous = load_previous(out_dir, header, ("benchmark", "steps", "size", "width", "holdout", "seed", "overrides"),
+    previous = load_previous(out_dir, header, ("benchmark", "steps", "size", "width", "holdout", "seed", "overrides",
+                                                    "stop_psnr"),
                              resume)
     if previous is not None:
         report.rows = previous.get("rows", [])
@@ -99,7 +104,7 @@ def run_kodak(
         for method_name in methods:
             if (path.stem, method_name) in done:
                 continue
-            config = _config(path, method_name, size, width, steps, seed, holdout, device, overrides)
+            config = _config(path, method_name, size, width, steps, seed, holdout, device, overrides, stop_psnr)
             result = run(config, signal=signal, progress=progress)
             header["configs"][method_name] = config_to_dict(result.config)["options"]
             coords, values = signal.coords(), signal.flat_values()
@@ -116,6 +121,7 @@ def run_kodak(
                    "plain_seconds_per_step": plain,
                    "plain_ratio": timed / plain if plain else None,
                    "seconds_to_30db": seconds_to_psnr(result.history, QUALITY_TARGET_DB),
+                   "steps_run": result.metrics["steps"],
                    "lr": result.config.train.lr}
             report.rows.append(as_json_row(row))
             _write(report, header, methods, out_dir)  # a partial run always has its table
@@ -126,7 +132,7 @@ def run_kodak(
 COLUMNS = (("train_psnr", "train PSNR", 2), ("heldout_psnr", "held-out PSNR", 2), ("gradient_psnr", "grad PSNR", 2),
            ("gradient_psnr_paper", "grad PSNR (paper)", 2), ("ssim", "SSIM", 4),
            ("seconds_per_step_median", "s/step", 3), ("plain_ratio", "× plain", 2),
-           ("seconds_to_30db", "s to 30 dB", 1))
+           ("seconds_to_30db", "s to 30 dB", 1), ("steps_run", "steps", 0))
 
 
 def seconds_to_psnr(history: list[dict[str, float]], target: float) -> float | None:
@@ -139,17 +145,20 @@ def seconds_to_psnr(history: list[dict[str, float]], target: float) -> float | N
 
 
 def _config(path: Path, method_name: str, size: int, width: int, steps: int, seed: int, holdout: float,
-            device: str, overrides: dict[str, dict[str, Any]]) -> RunConfig:
+            device: str, overrides: dict[str, dict[str, Any]], stop_psnr: float | None = None) -> RunConfig:
     """The protocol's run config for one image and method; overrides are checked like a YAML config."""
     options = {"input_width": width, "hidden_width": width, "hidden_layers": 1, **overrides.get(method_name, {})}
     return config_from_dict({"signal": {"path": str(path), "size": size}, "method": method_name, "options": options,
-                             "train": {"steps": steps}, "seed": seed, "holdout": holdout, "device": device})
+                             "train": {"steps": steps, "stop_psnr": stop_psnr}, "seed": seed, "holdout": holdout,
+                             "device": device})
 
 
 def _write(report: BenchReport, header: dict[str, Any], methods: list[str], out_dir: Path) -> None:
     title = (f"{header['benchmark']}: {header['steps']} steps, {header['size']}², width {header['width']}, "
              f"holdout {header['holdout']}, device {header['device']}, torch {header['torch']}, "
              f"{header['threads']} threads")
+    if header.get("stop_psnr") is not None:
+        title += f", stopping at {header['stop_psnr']:g} dB held-out"
     write_report(report, header, methods, out_dir, "image", COLUMNS, title)
 
 
