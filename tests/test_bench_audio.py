@@ -21,7 +21,8 @@ from sinetune.methods import Siren2Options, get_method
 from sinetune.methods.siren2 import prepare
 from sinetune.signals import grid_coordinates
 
-ROW_KEYS = {"clip", "method", "samples", "sample_rate", "parameters", "psnr", "psnr_siren2", "snr", "lsd",
+ROW_KEYS = {"clip", "method", "samples", "sample_rate", "parameters", "psnr", "best_logged_psnr", "psnr_siren2",
+            "snr", "lsd",
             "seconds_per_step_median", "diverged", "timed_seconds_per_step", "plain_seconds_per_step",
             "plain_ratio", "lr"}
 TINY = dict(width=16, steps=2, seconds=0.05, device="cpu")
@@ -65,6 +66,7 @@ def test_every_method_on_one_clip(clips, tmp_path):
         for key in ("psnr", "psnr_siren2", "snr", "lsd", "seconds_per_step_median"):
             assert math.isfinite(row[key]), (row["method"], key)
         assert row["psnr"] - row["psnr_siren2"] == pytest.approx(20 * math.log10(2))
+        assert math.isfinite(row["best_logged_psnr"])
         assert row["diverged"] is False
         assert row["lr"] == get_method(row["method"]).default_lr
         if row["method"] == "finer":  # not a plain sine MLP: no reference to time against
@@ -97,7 +99,7 @@ def test_every_method_on_one_clip(clips, tmp_path):
     assert title.startswith("audio: 2 steps, first 0.05 s of each clip, width 16, 4 sine layers, full batch, "
                             "no held-out samples, siren first_omega 3000, device cpu, torch ")
     assert title.endswith("threads; means over the 1 clips finished by every method")
-    assert "| clip | method | PSNR | PSNR (SIREN²) | SNR | LSD | s/step | × plain |" in markdown
+    assert "| clip | method | PSNR | best logged | PSNR (SIREN²) | SNR | LSD | s/step | × plain |" in markdown
     assert "| **mean** | **ssn** |" in markdown
 
 

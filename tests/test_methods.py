@@ -12,7 +12,7 @@ from conftest import build, check_uniform
 
 from sinetune import SinetuneError, SirenOptions, TunerOptions
 from sinetune.methods import METHODS, get_method, tuner
-from sinetune.spectral import block_column_bounds
+from sinetune.spectral import block_column_bounds, energy_radius
 from sinetune.training import BoundPenalty, ColumnClamp, PositiveBounds
 
 
@@ -251,7 +251,7 @@ def test_tuner_spectrum_rule_follows_the_target():
     for name, values in (("smooth", smooth), ("busy", busy)):
         prepared = method.prepare(options, values)
         radius = prepared.energy_radius
-        assert radius == pytest.approx(tuner.energy_radius(values, 0.99), abs=1e-6)
+        assert radius == pytest.approx(energy_radius(values, 0.99), abs=1e-6)
         low, high = tuner.SPECTRUM_BAND_RANGE
         assert prepared.band_fraction >= min(max(tuner.SPECTRUM_BAND_GAIN * radius, low), high) - 1e-6
         chosen[name] = method.resolve(prepared, (128, 128))

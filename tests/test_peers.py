@@ -64,7 +64,9 @@ def test_registry_lists_every_peer_with_its_documented_lr():
         assert method.name == name and method.default_lr == lr
         assert method.description and "\n" not in method.description
     assert get_method("siren2").prepare is siren2_module.prepare
-    assert all(METHODS[name].prepare is None for name in METHODS if name not in ("siren2", "tuner"))
+    assert get_method("ssn").prepare is ssn_module.prepare  # ω from the spectrum (issue #4)
+    measured = ("siren2", "tuner", "siren", "ssn")
+    assert all(METHODS[name].prepare is None for name in METHODS if name not in measured)
 
 
 BENCH_SHAPE = {"input_width": 16, "hidden_width": 16, "hidden_layers": 1}

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from ..errors import SinetuneError
+from ..metrics import AUDIO_DATA_RANGE
+from ..spectral import energy_radius, psnr_energy_share
 from ..training import Constraint, Penalty
 
 
@@ -18,6 +20,39 @@ def check_mlp_shape(options: Any) -> None:
     non-negative ``hidden_layers`` (one-line :class:`SinetuneError` otherwise)."""
     if options.input_width < 1 or options.hidden_width < 1 or options.hidden_layers < 0:
         raise SinetuneError("input_width and hidden_width must be positive, hidden_layers non-negative")
+
+
+def check_band_measure(band_energy: float, band_psnr: float | None) -> None:
+    """``band_energy`` in (0, 1] and ``band_psnr`` a finite number or ``None`` (one-line error otherwise)."""
+    if not 0 < band_energy <= 1:
+        raise SinetuneError(f"band_energy must be in (0, 1], got {band_energy}")
+    if band_psnr is not None and not (isinstance(band_psnr, (int, float)) and np.isfinite(band_psnr)):
+        raise SinetuneError(f"band_psnr must be a number of dB (or null), got {band_psnr}")
+
+
+def measure_band(values: np.ndarray, band_energy: float, band_psnr: float | None) -> float:
+    """``ν``, the target's band as a fraction of Nyquist, for the signal-derived rules of issue #4.
+
+    With ``band_psnr`` set, the band whose outside energy costs at most ``band_psnr`` dB
+    (:func:`sinetune.spectral.psnr_energy_share`, data range 2 for 1-D signals, else 1); otherwise the
+    band holding ``band_energy`` of the energy (:func:`sinetune.spectral.energy_radius`).
+
+    Args:
+        values: ``grid_shape + (C,)`` samples as sinetune holds them.
+    """
+    check_band_measure(band_energy, band_psnr)
+    share = band_energy
+    if band_psnr is not None:
+        data_range = AUDIO_DATA_RANGE if np.ndim(values) == 2 else 1.0
+        share = psnr_energy_share(values, band_psnr, data_range)
+    return energy_radius(values, share)
+
+
+def describe_band(band_energy: float, band_psnr: float | None, radius: float) -> str:
+    """Why ``ν`` is what it is, for the ``derived:`` line of a fit."""
+    if band_psnr is not None:
+        return f"the energy outside {radius:.3f} of Nyquist costs less than {band_psnr:g} dB PSNR"
+    return f"{100 * band_energy:g}% of the target's energy lies below {radius:.3f} of Nyquist"
 
 
 @dataclass

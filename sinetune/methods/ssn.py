@@ -11,19 +11,25 @@
   the "SIREN equivalence" of §3): ``κ = 30 / (√3 π · 255) ≈ 0.0216``, i.e. the bandwidth is ≈ 2.2 %
   of Nyquist. The paper's own constant was not retrievable; this calibration is to be revisited by
   benchmarks.
+* ω from the spectrum (``omega_rule="spectrum"``, issue #4): the paper tunes the bandwidth to "the
+  maximum frequency present in the signal"; this rule takes that frequency as ``ν`` times the grid's
+  Nyquist, ``ν`` the target's measured band (:func:`~sinetune.methods.base.measure_band`), so
+  ``ω = ν · κ ω_max / σ_w`` (the grid rule is the case ``ν = 1``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import SinetuneError
 from ..models import SineLayer, SinusoidalField
-from .base import Built, check_mlp_shape
+from .base import Built, check_band_measure, check_mlp_shape, describe_band, measure_band
 
 DEFAULT_LR = 1e-3
 
@@ -43,6 +49,11 @@ class SsnOptions:
             ``ω = bandwidth_fraction · π (N − 1) / 2 / √(2/d)`` (≈ 8.65 at 256², ≈ 17.4 at 512²).
         bandwidth_fraction: ``κ``, the first layer's effective weight std ``ω √(2/d)`` as a fraction of
             the grid's Nyquist angular frequency (default: the SIREN-ω₀ = 30 calibration above).
+        omega_rule: how ``omega`` is derived when it is ``None``: ``"grid"`` (above) or ``"spectrum"``
+            (the grid's value times ``ν``, the target's band as a fraction of Nyquist).
+        band_energy: the energy share that defines ``ν`` for the spectrum rule.
+        band_psnr: if set, ``ν`` is the band whose outside energy costs at most this many dB of PSNR.
+        energy_radius: ``ν`` as measured by :func:`prepare` (recorded in ``config.yaml``).
     """
 
     input_width: int = 256
@@ -50,6 +61,24 @@ class SsnOptions:
     hidden_layers: int = 3
     omega: float | None = None
     bandwidth_fraction: float = round(SIREN_EQUIVALENT_BANDWIDTH, 6)
+    omega_rule: Literal["grid", "spectrum"] = "grid"
+    band_energy: float = 0.99
+    band_psnr: float | None = None
+    energy_radius: float | None = None
+
+
+def _check_omega_rule(options: SsnOptions) -> None:
+    if options.omega_rule not in ("grid", "spectrum"):
+        raise SinetuneError(f"omega_rule must be grid or spectrum, got {options.omega_rule!r}")
+    check_band_measure(options.band_energy, options.band_psnr)
+
+
+def prepare(options: SsnOptions, values: np.ndarray) -> SsnOptions:
+    """Under ``omega_rule="spectrum"`` (and no given ``omega``), measure ``ν`` from the target's values."""
+    _check_omega_rule(options)
+    if options.omega_rule != "spectrum" or options.omega is not None or options.energy_radius is not None:
+        return options
+    return replace(options, energy_radius=round(measure_band(values, options.band_energy, options.band_psnr), 6))
 
 
 def derived_omega(grid_shape: tuple[int, ...], bandwidth_fraction: float) -> float:
@@ -58,26 +87,44 @@ def derived_omega(grid_shape: tuple[int, ...], bandwidth_fraction: float) -> flo
     return bandwidth_fraction * nyquist / math.sqrt(2.0 / len(grid_shape))
 
 
+def _rule_omega(options: SsnOptions, grid_shape: tuple[int, ...]) -> float:
+    """The ω the options' rule gives (the spectrum rule scales the grid rule by ``ν``)."""
+    omega = derived_omega(grid_shape, options.bandwidth_fraction)
+    if options.omega_rule == "spectrum":
+        omega *= options.energy_radius
+    return omega
+
+
 def resolve(options: SsnOptions, grid_shape: tuple[int, ...]) -> SsnOptions:
-    """Validate and fill ``omega`` from the grid when it is ``None``."""
+    """Validate and fill ``omega`` by ``omega_rule`` when it is ``None``."""
     check_mlp_shape(options)
+    _check_omega_rule(options)
     if not (options.bandwidth_fraction > 0 and math.isfinite(options.bandwidth_fraction)):
         raise SinetuneError(f"bandwidth_fraction must be a positive number, got {options.bandwidth_fraction}")
     if options.omega is not None and not (options.omega > 0 and math.isfinite(options.omega)):
         raise SinetuneError(f"omega must be a positive number (or null to derive it), got {options.omega}")
     if options.omega is None:
-        options = replace(options, omega=round(derived_omega(grid_shape, options.bandwidth_fraction), 6))
+        if options.omega_rule == "spectrum" and options.energy_radius is None:
+            raise SinetuneError("omega_rule spectrum measures the target: fit a signal (or give omega)")
+        omega = _rule_omega(options, grid_shape)
+        if not omega > 0:
+            raise SinetuneError("the target has no energy to measure a band from: give omega")
+        options = replace(options, omega=round(omega, 6))
     return options
 
 
 def explain(options: SsnOptions, grid_shape: tuple[int, ...]) -> str:
-    """One line on ``ω``: derived from the grid (and how) or given."""
-    derived = derived_omega(grid_shape, options.bandwidth_fraction)
-    if math.isclose(options.omega, derived, rel_tol=1e-5):
-        why = (f"grid rule: first-layer std ω·√(2/d) = {options.bandwidth_fraction:g} of the Nyquist "
-               f"{math.pi * (min(grid_shape) - 1) / 2:.1f} rad/unit")
-    else:
+    """One line on ``ω``: derived from the grid or the spectrum (and how) or given."""
+    nyquist = f"{math.pi * (min(grid_shape) - 1) / 2:.1f} rad/unit"
+    rule_applies = options.omega_rule == "grid" or options.energy_radius is not None
+    if not rule_applies or not math.isclose(options.omega, _rule_omega(options, grid_shape), rel_tol=1e-5):
         why = "given"
+    elif options.omega_rule == "spectrum":
+        band = describe_band(options.band_energy, options.band_psnr, options.energy_radius)
+        why = (f"spectrum rule: {band}; first-layer std ω·√(2/d) = {options.bandwidth_fraction:g} × "
+               f"{options.energy_radius:.3f} of the Nyquist {nyquist}")
+    else:
+        why = f"grid rule: first-layer std ω·√(2/d) = {options.bandwidth_fraction:g} of the Nyquist {nyquist}"
     return f"SSN ω = {options.omega:g} ({why})"
 
 

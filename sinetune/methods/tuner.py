@@ -28,14 +28,13 @@ from ..lattice import check_input_frequencies
 from ..models import SineLayer, SinusoidalField, SpectralEncoding, default_linear, uniform_
 from ..spectral import (
     block_column_bounds,
-    energy_radius,
     max_input_width,
     nyquist_index,
     resolution_defaults,
     sample_input_frequencies,
 )
 from ..training import BoundPenalty, ColumnClamp, PositiveBounds
-from .base import Built
+from .base import Built, check_band_measure, describe_band, measure_band
 
 DEFAULT_LR = 5e-4
 
@@ -59,6 +58,9 @@ class TunerOptions:
             :data:`SPECTRUM_BAND_RANGE`, with ``ν`` the band (fraction of Nyquist) holding
             ``band_energy`` of the target's energy.
         band_energy: the energy share that defines ``ν`` for the spectrum rule.
+        band_psnr: if set, ``ν`` is instead the band whose outside energy costs at most this many dB
+            of PSNR (:func:`sinetune.spectral.psnr_energy_share`): the band keyed to the fidelity
+            asked for rather than to a fixed share.
         energy_radius: ``ν`` as measured by :func:`prepare` (``None`` until then; recorded in
             ``config.yaml``, so a saved run rebuilds without the signal).
         low_fraction: ``ρ``, share of non-canonical neurons in the low square.
@@ -87,6 +89,7 @@ class TunerOptions:
     band_fraction: float = 0.2
     band_rule: Literal["resolution", "spectrum"] = "resolution"
     band_energy: float = 0.99
+    band_psnr: float | None = None
     energy_radius: float | None = None
     low_fraction: float = 0.7
     input_frequencies: tuple[tuple[int, ...], ...] | None = None
@@ -116,14 +119,13 @@ def _check_band_rule(options: TunerOptions) -> None:
     """The band-rule options are valid (checked by :func:`prepare` and again by :func:`resolve`)."""
     if options.band_rule not in ("resolution", "spectrum"):
         raise SinetuneError(f"band_rule must be resolution or spectrum, got {options.band_rule!r}")
-    if not 0 < options.band_energy <= 1:
-        raise SinetuneError(f"band_energy must be in (0, 1], got {options.band_energy}")
+    check_band_measure(options.band_energy, options.band_psnr)
 
 
 def prepare(options: TunerOptions, values: np.ndarray) -> TunerOptions:
     """Under ``band_rule="spectrum"``, measure the target's energy band and choose ``band_fraction``.
 
-    ``ν`` = :func:`sinetune.spectral.energy_radius` of ``values`` at ``band_energy``;
+    ``ν`` = :func:`~sinetune.methods.base.measure_band` (``band_energy``, or ``band_psnr`` when set);
     ``band_fraction = clip(SPECTRUM_BAND_GAIN · ν, *SPECTRUM_BAND_RANGE)``, raised if needed until the
     band holds ``input_width`` distinct frequencies. Nothing happens under the
     resolution rule, with an explicit ``band_limit`` or ``input_frequencies``, or once
@@ -136,7 +138,7 @@ def prepare(options: TunerOptions, values: np.ndarray) -> TunerOptions:
     if (options.band_rule != "spectrum" or options.energy_radius is not None or options.band_limit is not None
             or options.input_frequencies is not None):
         return options
-    radius = energy_radius(values, options.band_energy)
+    radius = measure_band(values, options.band_energy, options.band_psnr)
     fraction = spectrum_band_fraction(radius)
     # never so narrow that the band holds fewer than input_width distinct frequencies
     grid_shape = np.shape(values)[:-1]
@@ -159,8 +161,8 @@ def explain(options: TunerOptions, grid_shape: tuple[int, ...]) -> str:
         why = "given"
     elif options.band_rule == "spectrum" and options.energy_radius is not None:
         rule = spectrum_band_fraction(options.energy_radius)
-        why = (f"spectrum rule: {100 * options.band_energy:g}% of the target's energy lies below "
-               f"{options.energy_radius:.3f} of Nyquist; × gain {SPECTRUM_BAND_GAIN:g}, clipped to "
+        band = describe_band(options.band_energy, options.band_psnr, options.energy_radius)
+        why = (f"spectrum rule: {band}; × gain {SPECTRUM_BAND_GAIN:g}, clipped to "
                f"{SPECTRUM_BAND_RANGE[0]:g}–{SPECTRUM_BAND_RANGE[1]:g}: band_fraction {rule:g}"
                + (f", raised to {options.band_fraction:g} to hold {options.input_width} frequencies"
                   if options.band_fraction > rule else ""))
