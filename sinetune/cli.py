@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "bounds training memory on large signals, e.g. 65536")
     fit.add_argument("--holdout", type=float, help="fraction of pixels held out for evaluation (default 0.05)")
     fit.add_argument("--lr", type=float, help="Adam learning rate (default: the method's)")
+    fit.add_argument("--keep-best", action="store_true", default=None,
+                     help="end with the weights of the best logged step (held-out PSNR, else training PSNR)")
     fit.add_argument("--seed", type=int, help="seed of every random choice (default 0)")
     fit.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -75,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument("--steps", type=int, help="optimizer steps (default 300)")
     many.add_argument("--holdout", type=float, help="fraction of pixels held out for evaluation (default 0.05)")
     many.add_argument("--lr", type=float, help="Adam learning rate (default: the method's)")
+    many.add_argument("--keep-best", action="store_true", default=None,
+                      help="end each image with the weights of its best logged step")
     many.add_argument("--seed", type=int, help="seed of every random choice (default 0; the same for every image)")
     many.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
     many.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -175,7 +179,7 @@ def command_fit(args: argparse.Namespace) -> int:
     train = dict(data.get("train") or {})
     if args.batch_size is not None and args.batch_size < 1:
         raise SinetuneError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    for key in ("steps", "lr", "batch_size"):
+    for key in ("steps", "lr", "batch_size", "keep_best"):
         if getattr(args, key) is not None:
             train[key] = getattr(args, key)
     data["train"] = train
@@ -223,7 +227,7 @@ def command_fit_many(args: argparse.Namespace) -> int:
 
     check_batched_method(args.method)
     data: dict[str, object] = {"method": args.method, "options": parse_overrides(args.overrides),
-                               "train": {key: getattr(args, key) for key in ("steps", "lr")
+                               "train": {key: getattr(args, key) for key in ("steps", "lr", "keep_best")
                                          if getattr(args, key) is not None}}
     for key in ("holdout", "seed", "device"):
         if getattr(args, key) is not None:

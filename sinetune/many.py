@@ -54,6 +54,7 @@ from .training import (
     TrainOptions,
     TrainResult,
     _early_stop,
+    _score,
     mse_psnr,
 )
 
@@ -395,6 +396,8 @@ def train_many(
     last_good = [p.detach().clone() for p in trainable]
     final: dict[int, list[torch.Tensor]] = {}
     good: dict[int, list[torch.Tensor]] = {}
+    best: dict[int, list[torch.Tensor]] = {}  # keep_best: each signal's best logged weights
+    best_score = [-math.inf] * count_signals
 
     def finish(index: int, weights: list[torch.Tensor]) -> None:
         final[index] = [w[index].clone() for w in weights]
@@ -449,6 +452,10 @@ def train_many(
                 row = {"step": step, "loss": loss_values[b], "train_psnr": _psnr(train_mse[b]),
                        "heldout_psnr": heldout_psnr[b], "elapsed_s": elapsed}
                 results[b].history.append(row)
+                if options.keep_best and _score(row) > best_score[b]:
+                    best_score[b], results[b].best_step = _score(row), step
+                    source = last_good if math.isnan(heldout_psnr[b]) else trainable  # as train() does
+                    best[b] = [w[b].detach().clone() for w in source]
                 results[b].stopped = _early_stop(results[b].history, options)
                 if results[b].stopped is not None:
                     stopped.append(b)
@@ -466,6 +473,8 @@ def train_many(
             if not results[b].diverged and not all(torch.isfinite(w).all() for w in final[b]):
                 final[b] = good[b]  # the last update produced non-finite weights
                 results[b].diverged, results[b].stopped = True, "diverged"
+            if b in best:
+                final[b] = best[b]
             for parameter, weights in zip(trainable, final[b]):
                 parameter[b].copy_(weights)
     return results

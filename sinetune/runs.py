@@ -275,6 +275,7 @@ def evaluate(fitted: SinusoidalField, signal: Signal, prediction: np.ndarray, ma
         "steps": len(trained.step_seconds),
         "diverged": trained.diverged,
         "stopped_early": trained.stopped,
+        "best_step": trained.best_step,
         "train_psnr": psnr(flat_prediction[~mask], flat_target[~mask], data_range),
         "heldout_psnr": psnr(flat_prediction[mask], flat_target[mask], data_range) if mask.any() else None,
         "full_psnr": psnr(flat_prediction, flat_target, data_range),

@@ -95,6 +95,12 @@ class TrainOptions:
         cache_encoding: with a full batch, compute the frozen part of a TUNER encoding
             (``sin/cos(Ωx)``, :meth:`sinetune.models.SinusoidalField.prepare`) once instead of every
             step — equal results up to float rounding; costs ``2 n_0`` floats per sample.
+        keep_best: end with the weights of the best logged step rather than the last ones. "Best"
+            is the score ``stop_psnr`` uses: the held-out PSNR (weights after that step's update)
+            when there are held-out samples, else the training PSNR (the step's loss is of the
+            weights *before* its update, so those are the weights kept). Protects a fit from a late
+            Adam spike; with mini-batches the training PSNR is that of one batch. Costs one copy
+            of the parameters per improvement.
         eval_chunk: at most this many points per forward pass wherever the field is only
             evaluated — held-out scoring, the render and the analytic gradient of a run, ``sinetune
             render`` — so those hold ``eval_chunk × width`` activations, not ``N × width``. Results
@@ -109,6 +115,7 @@ class TrainOptions:
     stop_plateau: int | None = None
     plateau_tolerance: float = 1e-3
     cache_encoding: bool = True
+    keep_best: bool = False
     eval_chunk: int = EVAL_CHUNK
 
     def validate(self) -> None:
@@ -141,7 +148,9 @@ class TrainResult:
             evaluation excluded).
         step_seconds: wall time of every optimizer step (forward, backward, update, constraints).
         diverged: the loss (or the weights) became non-finite; the field holds the last weights
-            whose loss was finite.
+            whose loss was finite (or, with ``keep_best``, the best logged ones).
+        best_step: with ``keep_best``, the logged step whose weights the field ends with (``None``
+            otherwise).
         stopped: why training ended before ``steps``: ``"psnr"`` (``stop_psnr`` reached),
             ``"plateau"``, ``"diverged"``, or ``None`` (ran all steps).
     """
@@ -150,14 +159,19 @@ class TrainResult:
     step_seconds: list[float] = field(default_factory=list)
     diverged: bool = False
     stopped: str | None = None
+    best_step: int | None = None
+
+
+def _score(row: dict[str, float]) -> float:
+    """A logged step's score: held-out PSNR if there is one, else training PSNR."""
+    return row["heldout_psnr"] if not math.isnan(row["heldout_psnr"]) else row["train_psnr"]
 
 
 def _early_stop(history: list[dict[str, float]], options: TrainOptions) -> str | None:
     """``"psnr"`` / ``"plateau"`` when the logged history meets a stopping rule, else ``None``."""
     latest = history[-1]
     if options.stop_psnr is not None:
-        score = latest["heldout_psnr"] if not math.isnan(latest["heldout_psnr"]) else latest["train_psnr"]
-        if score >= options.stop_psnr:
+        if _score(latest) >= options.stop_psnr:
             return "psnr"
     window = options.stop_plateau
     if window is not None and len(history) > window:
@@ -262,6 +276,8 @@ def train(
     elapsed = 0.0
     # Weights whose loss was evaluated and finite: restored if a later step goes non-finite.
     last_good = {name: tensor.detach().clone() for name, tensor in field.state_dict().items()}
+    best: dict[str, torch.Tensor] | None = None  # keep_best: the weights of the best logged step
+    best_score = -math.inf
     bar = tqdm(range(1, options.steps + 1), disable=not progress or None, desc="fit", unit="step",
                leave=False, dynamic_ncols=True)
     for step in bar:
@@ -303,6 +319,12 @@ def train(
             result.history.append({"step": step, "loss": loss_value, "train_psnr": train_psnr,
                                    "heldout_psnr": heldout_psnr, "elapsed_s": elapsed})
             bar.set_postfix(train=f"{train_psnr:.2f}dB", heldout=f"{heldout_psnr:.2f}dB")
+            score = _score(result.history[-1])
+            if options.keep_best and score > best_score:
+                best_score, result.best_step = score, step
+                # the training PSNR is of the weights before this step's update (last_good)
+                source = last_good if math.isnan(heldout_psnr) else field.state_dict()
+                best = {name: tensor.detach().clone() for name, tensor in source.items()}
             result.stopped = _early_stop(result.history, options)
             if result.stopped is not None:
                 break
@@ -311,4 +333,6 @@ def train(
         field.load_state_dict(last_good)  # the last update produced non-finite weights
         result.diverged = True
         result.stopped = "diverged"
+    if best is not None:
+        field.load_state_dict(best)
     return result

@@ -46,6 +46,18 @@ def test_fit_writes_a_run_directory(tmp_path, rgb_image, capsys):
     assert metrics["derived"].startswith("TUNER band-limit b = ") and f"derived: {metrics['derived']}" in stdout
 
 
+def test_keep_best_flag_reaches_the_config_and_the_metrics(tmp_path, rgb_image, capsys):
+    out = tmp_path / "best"
+    code, _, _ = run_cli(capsys, "fit", rgb_image, "--size", 32, "--out", out, "--keep-best", *TINY)
+    assert code == 0
+    assert "keep_best: true" in (out / "config.yaml").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 1 <= metrics["best_step"] <= 5
+    plain = tmp_path / "plain"
+    assert run_cli(capsys, "fit", rgb_image, "--size", 32, "--out", plain, *TINY)[0] == 0
+    assert json.loads((plain / "metrics.json").read_text())["best_step"] is None
+
+
 def test_fit_from_saved_config_reproduces_metrics(tmp_path, cli_run, capsys):
     out = tmp_path / "again"
     code, stdout, _ = run_cli(capsys, "fit", "--config", cli_run / "config.yaml", "--out", out, "--quiet")

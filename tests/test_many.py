@@ -285,3 +285,14 @@ def test_cli_fit_many_errors(tmp_path, capsys):
                            *common)
     assert code == 0, err
     assert not (tmp_path / "runs" / "im1" / "keep.txt").exists()
+
+
+def test_keep_best_matches_separate_fits(tmp_path):
+    paths = distinct_images(tmp_path)
+    train_options = TrainOptions(steps=12, log_every=3, keep_best=True)
+    batched = fit_many(paths, "tuner", size=None, options=TINY_TUNER, train_options=train_options, seed=3,
+                       holdout=0.1, device="cpu")
+    separate = separate_fits(paths, "tuner", TINY_TUNER, train_options)
+    for one, other in zip(batched, separate):
+        assert one.metrics["best_step"] == other.metrics["best_step"] is not None
+        assert_same_fit(one, other)

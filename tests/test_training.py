@@ -344,3 +344,42 @@ def test_training_matches_the_plain_pytorch_network_step_for_step(generator):
     torch.testing.assert_close(ours.hidden[0].weight, plain.hidden[0].weight, atol=2e-5, rtol=1e-5)
     torch.testing.assert_close(ours.encoding.phases, plain.first.bias, atol=2e-5, rtol=1e-5)
     torch.testing.assert_close(ours(coords), plain(coords), atol=1e-4, rtol=0)
+
+
+class _SpikeAt:
+    """A constraint that kicks the head's weights at one step: a stand-in for a late Adam spike."""
+
+    def __init__(self, field, step: int):
+        self.field, self.step, self.calls = field, step, -1  # apply() also runs once before step 1
+
+    def apply(self) -> None:
+        self.calls += 1
+        if self.calls == self.step:
+            with torch.no_grad():
+                self.field.head.weight.add_(0.5)
+
+
+@pytest.mark.parametrize("heldout", [False, True])
+def test_keep_best_ends_with_the_best_logged_weights(generator, heldout):
+    """A spike at step 16 of 20 ruins the last weights; keep_best returns those of the best logged step,
+    whose score the restored field reproduces (held-out: after that step's update; training: before)."""
+    coords, values, _ = _smooth_problem(generator)
+    pairs = (coords[::7], values[::7]) if heldout else None
+    finals = {}
+    for keep_best in (False, True):
+        _, _, built = _smooth_problem(torch.Generator().manual_seed(0))
+        options = TrainOptions(steps=20, log_every=2, keep_best=keep_best)
+        result = train(built.field, coords, values, options, 5e-3, built.constraints + [_SpikeAt(built.field, 16)],
+                       heldout=pairs)
+        key = "heldout_psnr" if heldout else "train_psnr"
+        scores = [row[key] for row in result.history]
+        best = max(range(len(scores)), key=scores.__getitem__)
+        assert scores[-1] < max(scores) - 3  # the spike is visible in the history
+        probe_coords, probe_values = pairs if heldout else (coords, values)
+        finals[keep_best] = mse_psnr(float(torch.mean((predict(built.field, probe_coords) - probe_values) ** 2)))
+        if keep_best:
+            assert result.best_step == result.history[best]["step"] <= 16
+            assert finals[True] == pytest.approx(scores[best], abs=1e-3)
+        else:
+            assert result.best_step is None
+    assert finals[True] > finals[False] + 3
