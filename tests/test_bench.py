@@ -178,7 +178,8 @@ def test_methods_that_are_not_sine_mlps_get_no_plain_ratio(kodak, tmp_path):
     ffn, ssn = report.rows
     assert ffn["plain_ratio"] is None and ffn["plain_seconds_per_step"] is None
     assert ssn["plain_ratio"] > 0  # SSN is a plain sine MLP
-    assert "| kodim01 | ffn |" in report.markdown and report.markdown.splitlines()[4].endswith("| – | – | 2 |")  # × plain, s to 30 dB, steps
+    ffn_line = report.markdown.splitlines()[4]
+    assert ffn_line.startswith("| kodim01 | ffn |") and ffn_line.endswith("| – | – | 2 |")  # × plain, s to 30 dB, steps
 
 
 def test_stop_psnr_ends_each_fit_at_the_target_and_is_part_of_the_protocol(kodak, tmp_path):
