@@ -33,6 +33,16 @@ def smooth_rgb(height: int, width: int) -> np.ndarray:
     return (np.stack([red, green, blue], axis=-1) * 255 + 0.5).astype(np.uint8)
 
 
+def smooth_and_busy(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth ``(n, n, 3)`` image (a few low cycles) and a busy one (the same plus a texture at
+    ≈ 0.35 and 0.3 of the cycles Nyquist allows), for the signal-derived frequency rules (issue #4)."""
+    x = np.linspace(-1, 1, n)
+    grid_x, grid_y = np.meshgrid(x, x, indexing="ij")
+    smooth = 0.5 + 0.2 * np.sin(np.pi * 3 * grid_x) * np.cos(np.pi * 2 * grid_y)
+    busy = smooth + 0.2 * np.sin(np.pi * round(0.35 * n) * grid_x + np.pi * round(0.3 * n) * grid_y)
+    return np.repeat(smooth[..., None], 3, -1), np.repeat(busy[..., None], 3, -1)
+
+
 def write_png(path: Path, array: np.ndarray) -> Path:
     Image.fromarray(array).save(path)
     return path

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import smooth_and_busy
 
 from sinetune import SinetuneError
 from sinetune.config import RunConfig, load_config, save_config
@@ -23,15 +24,6 @@ from sinetune.methods import ssn as ssn_module
 from sinetune.methods.base import measure_band
 from sinetune.metrics import psnr
 from sinetune.spectral import energy_radius, psnr_energy_share
-
-
-def _smooth_and_busy(n: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth image (a few low cycles) and a busy one (the same plus fine texture), ``(n, n, 3)``."""
-    x = np.linspace(-1, 1, n)
-    grid_x, grid_y = np.meshgrid(x, x, indexing="ij")
-    smooth = 0.5 + 0.2 * np.sin(np.pi * 3 * grid_x) * np.cos(np.pi * 2 * grid_y)
-    busy = smooth + 0.2 * np.sin(np.pi * 25 * grid_x + np.pi * 19 * grid_y)
-    return np.repeat(smooth[..., None], 3, -1), np.repeat(busy[..., None], 3, -1)
 
 
 def _decaying_tones(n: int = 2048, seed: int = 0) -> np.ndarray:
@@ -79,7 +71,7 @@ def test_cutting_the_spectrum_at_the_psnr_band_costs_about_that_psnr():
 
 def test_measure_band_uses_the_data_range_of_the_signal_kind():
     audio = _decaying_tones()
-    image = np.repeat(_smooth_and_busy()[1], 1, -1)
+    image = smooth_and_busy(64)[1]
     assert measure_band(audio, 0.9, 50.0) == energy_radius(audio, psnr_energy_share(audio, 50.0, 2.0))
     assert measure_band(image, 0.9, 30.0) == energy_radius(image, psnr_energy_share(image, 30.0, 1.0))
     assert measure_band(image, 0.9, None) == energy_radius(image, 0.9)
@@ -89,7 +81,7 @@ def test_measure_band_uses_the_data_range_of_the_signal_kind():
 
 def test_tuner_band_psnr_replaces_the_fixed_share():
     method = get_method("tuner")
-    _, busy = _smooth_and_busy(128)
+    _, busy = smooth_and_busy(128)
     options = TunerOptions(input_width=64, hidden_width=16, band_rule="spectrum", band_psnr=25.0)
     prepared = method.prepare(options, busy)
     assert prepared.energy_radius == pytest.approx(measure_band(busy, 0.99, 25.0), abs=1e-6)
@@ -105,7 +97,7 @@ def test_tuner_band_psnr_replaces_the_fixed_share():
 
 def test_ssn_spectrum_rule_scales_the_grid_omega_by_the_band():
     method = get_method("ssn")
-    smooth, busy = _smooth_and_busy()
+    smooth, busy = smooth_and_busy(64)
     options = SsnOptions(omega_rule="spectrum", band_psnr=40.0)
     grid_omega = method.resolve(SsnOptions(), (64, 64)).omega
     chosen = {}
@@ -141,7 +133,7 @@ def test_siren_spectrum_rule_is_calibrated_to_omega_30_at_256():
 
 def test_siren_spectrum_rule_follows_the_target_and_round_trips(tmp_path):
     method = get_method("siren")
-    smooth, busy = _smooth_and_busy()
+    smooth, busy = smooth_and_busy(64)
     options = SirenOptions(input_width=16, hidden_width=16, hidden_layers=1, omega_rule="spectrum",
                            band_psnr=40.0)
     low = method.resolve(method.prepare(options, smooth), (64, 64))
@@ -171,7 +163,7 @@ def test_spectrum_rules_record_their_choice_in_a_run(tmp_path):
     from sinetune.runs import run
     from sinetune.signals import Signal
 
-    _, busy = _smooth_and_busy(32)
+    _, busy = smooth_and_busy(32)
     signal = Signal(values=busy.astype(np.float32), name="busy", source="test")
     config = config_from_dict({"method": "ssn", "options": {"input_width": 16, "hidden_width": 16,
                                                             "hidden_layers": 1, "omega_rule": "spectrum"},

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import build, check_uniform
+from conftest import build, check_uniform, smooth_and_busy
 
 from sinetune import SinetuneError, SirenOptions, TunerOptions
 from sinetune.methods import METHODS, get_method, tuner
@@ -234,19 +234,10 @@ def test_tuner_resolve_fills_resolution_defaults():
     assert get_method("tuner").resolve(options, (32, 32)) == options
 
 
-def _smooth_and_busy(n: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth image (a few low cycles) and a busy one (the same plus fine texture), ``(n, n, 3)``."""
-    x = np.linspace(-1, 1, n)
-    grid_x, grid_y = np.meshgrid(x, x, indexing="ij")
-    smooth = 0.5 + 0.2 * np.sin(np.pi * 3 * grid_x) * np.cos(np.pi * 2 * grid_y)
-    busy = smooth + 0.2 * np.sin(np.pi * 45 * grid_x + np.pi * 38 * grid_y)
-    return np.repeat(smooth[..., None], 3, -1), np.repeat(busy[..., None], 3, -1)
-
-
 def test_tuner_spectrum_rule_follows_the_target():
     method = get_method("tuner")
     options = TunerOptions(input_width=64, hidden_width=16, band_rule="spectrum")
-    smooth, busy = _smooth_and_busy()
+    smooth, busy = smooth_and_busy(128)
     chosen = {}
     for name, values in (("smooth", smooth), ("busy", busy)):
         prepared = method.prepare(options, values)
@@ -271,7 +262,7 @@ def test_tuner_spectrum_rule_follows_the_target():
 def test_tuner_spectrum_rule_round_trips_through_config(tmp_path):
     from sinetune.config import RunConfig, load_config, save_config
     method = get_method("tuner")
-    _, busy = _smooth_and_busy()
+    _, busy = smooth_and_busy(128)
     resolved = method.resolve(method.prepare(TunerOptions(input_width=64, hidden_width=16, band_rule="spectrum"),
                                              busy), (128, 128))
     config = RunConfig(method="tuner", options=resolved)
@@ -297,7 +288,7 @@ def test_tuner_explain_names_the_rule():
     assert "b = 4 " in line and "resolution rule" in line
     given = method.resolve(TunerOptions(input_width=16, band_limit=9), (32, 32))
     assert "b = 9 " in method.explain(given, (32, 32)) and "given" in method.explain(given, (32, 32))
-    _, busy = _smooth_and_busy()
+    _, busy = smooth_and_busy(128)
     spectrum = method.resolve(method.prepare(TunerOptions(input_width=16, band_rule="spectrum"), busy), (128, 128))
     line = method.explain(spectrum, (128, 128))
     assert "spectrum rule" in line and f"{spectrum.energy_radius:.3f} of Nyquist" in line
