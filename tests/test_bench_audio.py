@@ -103,6 +103,16 @@ def test_every_method_on_one_clip(clips, tmp_path):
     assert "| **mean** | **ssn** |" in markdown
 
 
+def test_best_logged_psnr_is_on_the_rows_psnr_scale(clips, tmp_path):
+    """Two steps log once, at step 2, the loss of the weights after step 1: exactly what a one-step
+    fit's final PSNR scores (same seed, full batch, nothing held out)."""
+    common = dict(data_dir=clips, clips=["bach"], methods=["siren", "tuner"], width=16, seconds=0.05, device="cpu")
+    two = run_benchmark("audio", steps=2, out=tmp_path / "two", **common).rows
+    one = run_benchmark("audio", steps=1, out=tmp_path / "one", **common).rows
+    for logged, final in zip(two, one):
+        assert logged["best_logged_psnr"] == pytest.approx(final["psnr"], abs=1e-3), logged["method"]
+
+
 def test_seconds_crop_per_clip_rate_and_means_over_clips(clips, tmp_path):
     report = run_audio(data_dir=clips, clips=["speech", "bach.wav"], methods=["siren"], out=tmp_path / "s",
                        **{**TINY, "seconds": 0.04})

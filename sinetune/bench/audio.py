@@ -33,14 +33,10 @@ import torch
 from ..config import config_from_dict, config_to_dict
 from ..errors import SinetuneError
 from ..methods import get_method
-from ..metrics import AUDIO_DATA_RANGE
 from ..runs import resolve_device, run
 from ..signals import AUDIO_SUFFIXES, load_audio
 from .reference import SINE_MLPS, interleaved_step_seconds
 from .report import BenchReport, as_json_row, fresh_dir, load_previous, write_report
-
-#: History PSNRs use data range 1; the audio rows use range 2 (``metrics.psnr``).
-PSNR_OFFSET_DB = 20.0 * math.log10(AUDIO_DATA_RANGE)
 
 DEFAULT_DATA = Path("..") / "shared" / "data" / "audio"
 CLIPS = ("bach", "counting", "trumpet", "speech")
@@ -162,8 +158,9 @@ def run_audio(
             row = {"clip": path.stem, "method": method_name, "samples": signal.grid_shape[0],
                    "sample_rate": signal.sample_rate, "parameters": metrics["parameters"],
                    "psnr": metrics["full_psnr"],
-                   # the best logged step (SIREN² scores that): a late Adam spike moves psnr, not this
-                   "best_logged_psnr": max(entry["train_psnr"] for entry in result.history) + PSNR_OFFSET_DB,
+                   # the best logged step (SIREN² scores that): a late Adam spike moves psnr, not this;
+                   # finish_fit has already put an audio run's history on psnr's range 2
+                   "best_logged_psnr": max(entry["train_psnr"] for entry in result.history),
                    **{k: metrics.get(k) for k in ("psnr_siren2", "snr", "lsd", "seconds_per_step_median",
                                                   "diverged")},
                    "timed_seconds_per_step": timed,
