@@ -24,7 +24,7 @@ from sinetune.methods import get_method
 from sinetune.models import SineLayer
 from sinetune.runtime import tune_cpu_allocator
 from sinetune.signals import load_image
-from sinetune.training import ColumnClamp
+from sinetune.constraints import ColumnClamp
 
 
 class FusedSine(torch.autograd.Function):

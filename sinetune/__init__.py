@@ -13,13 +13,13 @@ __version__ = "0.1.0"
 from .config import RunConfig, SignalConfig, load_config, save_config  # noqa: E402
 from .errors import SinetuneError  # noqa: E402
 from .many import fit_many  # noqa: E402
-from .methods import METHODS, SirenOptions, TunerOptions  # noqa: E402
+from .methods import METHODS, SirenOptions, TunerOptions, build_field  # noqa: E402
 from .runs import FitResult, fit, load_run, render_run, run  # noqa: E402
 from .signals import Signal, load_audio, load_image, load_signal  # noqa: E402
 from .training import TrainOptions  # noqa: E402
 
 __all__ = [
     "METHODS", "FitResult", "RunConfig", "SignalConfig", "Signal", "SinetuneError", "SirenOptions",
-    "TrainOptions", "TunerOptions", "fit", "fit_many", "load_audio", "load_config", "load_image", "load_run",
-    "load_signal", "render_run", "run", "save_config",
+    "TrainOptions", "TunerOptions", "build_field", "fit", "fit_many", "load_audio", "load_config", "load_image",
+    "load_run", "load_signal", "render_run", "run", "save_config",
 ]

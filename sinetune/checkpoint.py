@@ -16,7 +16,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .errors import SinetuneError
-from .methods import get_method
+from .methods import build_field
 from .models import SinusoidalField
 
 FORMAT_VERSION = "1"
@@ -59,8 +59,7 @@ def load_field(path: Path, options, device: torch.device | str = "cpu") -> tuple
             "channels": int(metadata["channels"])}
     if "sample_rate" in metadata:  # audio
         info.update(sample_rate=int(metadata["sample_rate"]), scale=float(metadata.get("scale", 1.0)))
-    method = get_method(info["method"])
-    built = method.build(options, info["grid_shape"], info["channels"], torch.Generator().manual_seed(0))
+    built = build_field(info["method"], info["grid_shape"], info["channels"], options)
     try:
         built.field.load_state_dict(tensors, strict=True)
     except RuntimeError as error:

@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "one run directory each")
     many.add_argument("sources", nargs="+", metavar="DIR_OR_GLOB",
                       help="a directory (its images), a quoted glob pattern ('kodak/*.png') or files")
-    many.add_argument("--method", default="tuner", help="tuner (default), siren, siren2 or ssn")
+    many.add_argument("--method", default="tuner", help="any method of `sinetune methods` (default tuner)")
     many.add_argument("--size", type=int, default=256,
                       help="resize so the longer side has N pixels (default 256); all images must then agree")
     many.add_argument("--steps", type=int, help="optimizer steps (default 300)")
@@ -222,10 +222,12 @@ def command_fit_many(args: argparse.Namespace) -> int:
     import time
 
     from .config import config_from_dict
-    from .many import check_batched_method, find_signals, fit_many
+    from .many import fit_many
+    from .methods import get_method
     from .runs import default_run_dir
+    from .signals import find_signals
 
-    check_batched_method(args.method)
+    get_method(args.method)
     data: dict[str, object] = {"method": args.method, "options": parse_overrides(args.overrides),
                                "train": {key: getattr(args, key) for key in ("steps", "lr", "keep_best")
                                          if getattr(args, key) is not None}}

@@ -28,6 +28,7 @@ Audio (values peak-normalised to [-1, 1], see :func:`sinetune.signals.load_audio
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -37,8 +38,7 @@ from skimage.filters import sobel
 from skimage.metrics import structural_similarity
 from torch import nn
 
-from .signals import grid_coordinate_chunks
-from .training import EVAL_CHUNK
+from .signals import EVAL_CHUNK, grid_coordinate_chunks
 
 BT709 = (0.2126, 0.7152, 0.0722)
 BT601 = (0.299, 0.587, 0.114)
@@ -49,14 +49,23 @@ AUDIO_DATA_RANGE = 2.0
 LSD_EPSILON = 1e-10
 
 
-def psnr(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor, data_range: float = 1.0) -> float:
-    """PSNR ``10 log10(data_range² / MSE)`` in dB, no clipping. Shapes must match.
+def psnr_from_mse(mse: float, data_range: float = 1.0) -> float:
+    """PSNR ``10 log10(data_range² / MSE)`` in dB — the one PSNR formula of sinetune.
 
     ``data_range`` is the span of the values: 1 for images in [0, 1], :data:`AUDIO_DATA_RANGE` (2)
-    for peak-normalised audio in [-1, 1].
+    for peak-normalised audio in [-1, 1]. ``+inf`` for a zero MSE, ``−inf`` for an infinite one (a
+    diverged field), NaN for NaN.
     """
-    mse = _mse(prediction, target)
-    return 10.0 * np.log10(data_range ** 2 / mse) if mse > 0 else float("inf")
+    if math.isnan(mse):
+        return math.nan
+    if math.isinf(mse):
+        return -math.inf
+    return 10.0 * math.log10(data_range ** 2 / mse) if mse > 0 else math.inf
+
+
+def psnr(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor, data_range: float = 1.0) -> float:
+    """PSNR :func:`psnr_from_mse` of the MSE over samples × channels, no clipping. Shapes must match."""
+    return psnr_from_mse(_mse(prediction, target), data_range)
 
 
 def _mse(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:

@@ -3,6 +3,12 @@
 Shapes: coordinates are ``(N, d)`` in ``[-1, 1]``, values ``(N, C)``. Every random draw takes an
 explicit ``torch.Generator``; frozen quantities (integer frequencies, period, bounds) are buffers, so
 ``.to(device)``, ``state_dict()`` and safetensors carry them.
+
+**A leading signal axis.** Every layer also computes ``B`` fields at once when its parameters carry
+a leading axis ``B`` (``weight`` ``(B, out, in)``, ``bias`` ``(B, out)``, …; see
+:func:`sinetune.stacking.stack_fields`): inputs ``(N, ·)`` shared by the signals or ``(B, N, ·)``
+give outputs ``(B, N, ·)``. One implementation serves one signal and many; the products go through
+:func:`affine`, which is ``torch.addmm`` for one signal and ``torch.baddbmm`` for many.
 """
 
 from __future__ import annotations
@@ -22,13 +28,55 @@ def uniform_(tensor: torch.Tensor, bound: float, generator: torch.Generator) -> 
         return tensor.uniform_(-bound, bound, generator=generator)
 
 
-def default_linear(in_features: int, out_features: int, generator: torch.Generator) -> nn.Linear:
-    """``nn.Linear`` with PyTorch's default init (U(±1/√fan_in) for weight and bias) from ``generator``."""
-    layer = nn.Linear(in_features, out_features)
+def affine(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``z = features · weightᵀ + bias``, with an optional leading signal axis on any argument.
+
+    Shapes: ``features`` ``(N, in)`` or ``(B, N, in)``, ``weight`` ``(out, in)`` or ``(B, out, in)``,
+    ``bias`` ``(out,)`` or ``(B, out)`` → ``(N, out)``, or ``(B, N, out)`` when anything is stacked.
+    """
+    if weight.ndim == 2 and features.ndim == 2 and bias.ndim == 1:
+        return torch.addmm(bias, features, weight.T)
+    if weight.ndim == 2:  # one weight (e.g. TUNER's shared frequencies), stacked features or bias
+        return torch.matmul(features, weight.T) + bias.unsqueeze(-2)
+    if features.ndim == 2:
+        features = features.expand(weight.shape[0], -1, -1)
+    return torch.baddbmm(bias.unsqueeze(-2), features, weight.transpose(-1, -2))
+
+
+class Linear(nn.Module):
+    """``z = W h + b`` (``weight`` ``(out, in)``, ``bias`` ``(out,)``, or with a leading signal axis).
+
+    ``nn.Linear``'s parameters and ``state_dict`` names, computed by :func:`affine` so that a stack of
+    ``B`` heads is one module.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor):
+        super().__init__()
+        if weight.ndim < 2 or bias.shape != weight.shape[:-1]:
+            raise ValueError("weight must be (out, in) and bias (out,)")
+        self.weight = nn.Parameter(weight.clone())
+        self.bias = nn.Parameter(bias.clone())
+
+    @property
+    def in_features(self) -> int:
+        return self.weight.shape[-1]
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[-2]
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return affine(features, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+def default_linear(in_features: int, out_features: int, generator: torch.Generator) -> Linear:
+    """:class:`Linear` with PyTorch's default init (U(±1/√fan_in) for weight and bias) from ``generator``."""
     bound = 1.0 / math.sqrt(in_features)
-    uniform_(layer.weight, bound, generator)
-    uniform_(layer.bias, bound, generator)
-    return layer
+    weight = uniform_(torch.empty(out_features, in_features), bound, generator)
+    return Linear(weight, uniform_(torch.empty(out_features), bound, generator))
 
 
 class SpectralEncoding(nn.Module):
@@ -53,15 +101,14 @@ class SpectralEncoding(nn.Module):
 
     @property
     def in_features(self) -> int:
-        return self.input_frequencies.shape[1]
+        return self.input_frequencies.shape[-1]
 
     @property
     def out_features(self) -> int:
-        return self.input_frequencies.shape[0]
+        return self.input_frequencies.shape[-2]
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        omega = self.angular_frequencies.to(coords.dtype)
-        return torch.sin(torch.addmm(self.phases, coords, omega.T))
+        return torch.sin(affine(coords, self.angular_frequencies.to(coords.dtype), self.phases))
 
     def basis(self, coords: torch.Tensor) -> torch.Tensor:
         """``(N, 2 n_0)`` = ``[sin(Ω x) | cos(Ω x)]`` (angles in float64, then cast to ``coords.dtype``).
@@ -70,8 +117,8 @@ class SpectralEncoding(nn.Module):
         ``sin(Ωx + φ)`` for the current phases, so a training loop that sees the same coordinates
         every step computes it once.
         """
-        angles = coords.to(torch.float64) @ self.angular_frequencies.T
-        return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).to(coords.dtype)
+        angles = torch.matmul(coords.to(torch.float64), self.angular_frequencies.transpose(-1, -2))
+        return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1).to(coords.dtype)
 
     def from_basis(self, basis: torch.Tensor) -> torch.Tensor:
         """``sin(Ωx + φ) = sin(Ωx) cos φ + cos(Ωx) sin φ`` from :meth:`basis` rows → ``(N, n_0)``.
@@ -80,8 +127,9 @@ class SpectralEncoding(nn.Module):
         the ``(N, d) @ (d, n_0)`` product and the sine, and a multiply-sum per phase gradient in
         place of the cosine.
         """
-        sines, cosines = basis.split(self.out_features, dim=1)
-        return torch.addcmul(sines * torch.cos(self.phases), cosines, torch.sin(self.phases))
+        sines, cosines = basis.split(self.out_features, dim=-1)
+        phases = self.phases.unsqueeze(-2)  # (1, n_0) or (B, 1, n_0)
+        return torch.addcmul(sines * torch.cos(phases), cosines, torch.sin(phases))
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, period={self.period}"
@@ -146,13 +194,13 @@ class SineLayer(nn.Module):
     def effective_weight(self) -> torch.Tensor:
         """``Ŵ`` of shape ``(out, in)``: ``ω W``, or ``c_j tanh(ω V_ij)`` for learned bounds."""
         if self.bound_mode == "learned":
-            return self.column_bounds * torch.tanh(self.omega * self.weight)
+            return self.column_bounds.unsqueeze(-2) * torch.tanh(self.omega * self.weight)
         return self.omega * self.weight
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         # ω is folded into the small (out, in) weight and the bias, not applied to the (N, out)
         # pre-activation: the same function, two fewer full-size element-wise passes per step.
-        return torch.sin(torch.addmm(self.omega * self.bias, features, self.effective_weight().T))
+        return torch.sin(affine(features, self.effective_weight(), self.omega * self.bias))
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -171,7 +219,7 @@ class SinusoidalField(nn.Module):
     Forward: ``(N, d)`` coordinates in [-1, 1] → ``(N, C)`` values.
     """
 
-    def __init__(self, encoding: nn.Module, hidden: list[SineLayer], head: nn.Linear):
+    def __init__(self, encoding: nn.Module, hidden: list[SineLayer], head: Linear):
         super().__init__()
         self.encoding = encoding
         self.hidden = nn.ModuleList(hidden)
@@ -232,21 +280,21 @@ class FourierFeatures(nn.Module):
 
     @property
     def in_features(self) -> int:
-        return self.frequencies.shape[1]
+        return self.frequencies.shape[-1]
 
     @property
     def out_features(self) -> int:
-        return 2 * self.frequencies.shape[0]
+        return 2 * self.frequencies.shape[-2]
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        angles = (2 * math.pi) * (((coords + 1) / 2) @ self.frequencies.T)
+        angles = (2 * math.pi) * torch.matmul((coords + 1) / 2, self.frequencies.transpose(-1, -2))
         return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
 
 class ReluLayer(nn.Module):
-    """``h = max(0, W z + b)`` around a given ``nn.Linear`` (FFN's MLP)."""
+    """``h = max(0, W z + b)`` around a given :class:`Linear` (FFN's MLP)."""
 
-    def __init__(self, linear: nn.Linear):
+    def __init__(self, linear: Linear):
         super().__init__()
         self.linear = linear
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -258,7 +306,7 @@ class ReluLayer(nn.Module):
 class SigmoidHead(nn.Module):
     """``y = σ(W h + b)`` (logistic), an output layer that keeps values in (0, 1) (FFN's image head)."""
 
-    def __init__(self, linear: nn.Linear):
+    def __init__(self, linear: Linear):
         super().__init__()
         self.linear = linear
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -284,13 +332,13 @@ class FinerLayer(nn.Module):
         super().__init__()
         if weight.ndim != 2 or bias.shape != (weight.shape[0],):
             raise ValueError("weight must be (out, in) and bias (out,)")
-        self.out_features, self.in_features = weight.shape
+        self.out_features, self.in_features = weight.shape[-2:]
         self.omega, self.alpha_grad = float(omega), bool(alpha_grad)
         self.weight = nn.Parameter(weight.clone())
         self.bias = nn.Parameter(bias.clone())
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        z = torch.addmm(self.bias, features, self.weight.T)
+        z = affine(features, self.weight, self.bias)
         alpha = z.abs() + 1 if self.alpha_grad else z.detach().abs() + 1
         return torch.sin(self.omega * alpha * z)
 
@@ -306,7 +354,7 @@ class GaussLayer(nn.Module):
         linear: the affine map ``z``; scale: ``s`` (= 1/(√2 σ) for a Gaussian of std σ in ``z``).
     """
 
-    def __init__(self, linear: nn.Linear, scale: float):
+    def __init__(self, linear: Linear, scale: float):
         super().__init__()
         self.linear, self.scale = linear, float(scale)
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -334,7 +382,7 @@ class ComplexLinear(nn.Module):
     def __init__(self, weight_real: torch.Tensor, bias_real: torch.Tensor,
                  weight_imag: torch.Tensor | None = None, bias_imag: torch.Tensor | None = None):
         super().__init__()
-        self.out_features, self.in_features = weight_real.shape
+        self.out_features, self.in_features = weight_real.shape[-2:]
         self.weight_real = nn.Parameter(weight_real.clone())
         self.bias_real = nn.Parameter(bias_real.clone())
         self.weight_imag = None if weight_imag is None else nn.Parameter(weight_imag.clone())
@@ -352,8 +400,8 @@ class ComplexLinear(nn.Module):
         weight, bias = self.weight(), self.bias()
         if features.is_complex() or weight.is_complex():
             dtype = torch.complex64 if features.dtype in (torch.float32, torch.complex64) else torch.complex128
-            return features.to(dtype) @ weight.to(dtype).T + bias.to(dtype)
-        return torch.addmm(bias, features, weight.T)
+            return torch.matmul(features.to(dtype), weight.to(dtype).transpose(-1, -2)) + bias.to(dtype).unsqueeze(-2)
+        return affine(features, weight, bias)
 
 
 class GaborLayer(nn.Module):
@@ -398,13 +446,13 @@ class MultiplicativeFilterField(nn.Module):
     Args:
         filters: ``L + 1`` modules ``(N, d) → (N, H)`` (FourierNet: :class:`SineLayer` with ω = 1, i.e.
             ``sin(Ω x + φ)``).
-        linears: ``L`` ``nn.Linear(H, H)``.
-        head: ``nn.Linear(H, C)``.
+        linears: ``L`` :class:`Linear` ``(H → H)``.
+        head: :class:`Linear` ``(H → C)``.
 
     Forward: ``(N, d)`` coordinates in [-1, 1] → ``(N, C)`` values.
     """
 
-    def __init__(self, filters: list[nn.Module], linears: list[nn.Linear], head: nn.Linear):
+    def __init__(self, filters: list[nn.Module], linears: list[Linear], head: Linear):
         super().__init__()
         if len(filters) != len(linears) + 1:
             raise ValueError("need exactly one more filter than linear layers")

@@ -14,7 +14,6 @@ import math
 import platform
 import shutil
 import statistics
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from . import __version__
 from .checkpoint import load_field, save_field
 from .config import RunConfig, SignalConfig, config_to_dict, load_config, save_config
 from .errors import SinetuneError
-from .methods import Built, get_method
+from .methods import Built, build_field, get_method
 from .metrics import (
     AUDIO_DATA_RANGE,
     field_gradient,
@@ -59,10 +58,6 @@ RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "rec
 #: The files of an audio run directory.
 AUDIO_RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.wav",
                    "waveform.png", "error.png", "curves.png")
-#: Below this first-layer ω a SIREN cannot represent audio-rate detail on [-1, 1] (peers-spec §1: 3000).
-SIREN_AUDIO_MIN_OMEGA = 1000.0
-#: Audio PSNR (range 2) minus the training loop's peak-1 PSNR: 20 log10 2 ≈ 6.02 dB.
-AUDIO_PSNR_OFFSET_DB = 20.0 * math.log10(AUDIO_DATA_RANGE)
 
 
 @dataclass
@@ -144,6 +139,11 @@ class PreparedFit:
     mask: np.ndarray
     device: torch.device
 
+    @property
+    def data_range(self) -> float:
+        """The value range PSNR is computed in: 2 for audio in [-1, 1], 1 for images in [0, 1]."""
+        return AUDIO_DATA_RANGE if self.signal.kind == "audio" else 1.0
+
     def training_data(self) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         """``(coords, values, heldout)``: the ``(N, d)`` / ``(N, C)`` training samples and the held-out
         ``(coords, values)`` pair (``None`` when nothing is held out), as :func:`train` takes them."""
@@ -169,10 +169,10 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     if signal is None:
         signal = load_signal(config.signal.path, config.signal.size, config.signal.start, config.signal.duration,
                              config.signal.samples)
-    options = config.options
-    if method.prepare is not None:  # signal-derived defaults that need the values (e.g. SIREN²'s centroid)
-        options = method.prepare(options, signal.values)
-    options = method.resolve(options, signal.grid_shape)
+    generator = torch.Generator().manual_seed(config.seed)
+    # signal-derived defaults (the values for SIREN²'s centroid and the spectrum rules), then the build
+    built = build_field(config.method, signal.grid_shape, signal.channels, config.options, generator=generator,
+                        values=signal.values)
     # Record what makes the run reproducible from any directory: an absolute path (or built-in
     # name) and the size the signal actually has (images) or the crop that was asked for (audio).
     signal_path = signal.source.removeprefix("builtin:") if signal.source else config.signal.path
@@ -180,16 +180,8 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
         signal_config = replace(config.signal, path=signal_path, size=None)
     else:
         signal_config = replace(config.signal, path=signal_path, size=max(signal.grid_shape))
-    config = replace(config, options=options, signal=signal_config,
+    config = replace(config, options=built.options, signal=signal_config,
                      train=replace(config.train, lr=config.train.lr or method.default_lr))
-    first_omega = getattr(options, "first_omega", None)
-    if signal.kind == "audio" and config.method == "siren" and first_omega is not None \
-            and first_omega < SIREN_AUDIO_MIN_OMEGA:
-        warnings.warn(f"SIREN with first_omega={first_omega:g} on audio underfits (coordinates span the whole "
-                      f"clip); pass --set first_omega=3000 (peers-spec §1)", stacklevel=3)
-
-    generator = torch.Generator().manual_seed(config.seed)
-    built = method.build(options, signal.grid_shape, signal.channels, generator)
     built.field.to(device)
     mask = holdout_mask(math.prod(signal.grid_shape), config.holdout,
                         np.random.default_rng([config.seed, 1]))
@@ -204,10 +196,6 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | None
     """
     fitted, signal, config = prepared.built.field, prepared.signal, prepared.config
     fitted.eval()
-    if signal.kind == "audio":  # the loop logs 10 log10(1/MSE); audio PSNR uses the range 2 of [-1, 1]
-        for row in trained.history:
-            row["train_psnr"] += AUDIO_PSNR_OFFSET_DB
-            row["heldout_psnr"] += AUDIO_PSNR_OFFSET_DB
     # everything below evaluates the field eval_chunk points at a time (bounded memory at any size)
     chunk = config.train.eval_chunk
     prediction = render_field(fitted, signal.grid_shape, chunk=chunk)
@@ -249,7 +237,8 @@ def run(
     coords, values, heldout = prepared.training_data()
     built = prepared.built
     trained = train(built.field, coords, values, config.train, config.train.lr, built.constraints,
-                    built.penalties, heldout=heldout, generator=prepared.generator, progress=progress)
+                    built.penalties, heldout=heldout, generator=prepared.generator, progress=progress,
+                    data_range=prepared.data_range)
     return finish_fit(prepared, trained, run_dir)
 
 

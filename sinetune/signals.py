@@ -13,9 +13,10 @@ clip's peak ``max|x|`` so they lie in [-1, 1] with max|x| = 1 (peers-spec §0.3)
 
 from __future__ import annotations
 
+import glob
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +30,14 @@ from .errors import SinetuneError
 #: Built-in images (public domain, shipped inside scikit-image) usable instead of a path.
 BUILTIN_IMAGES = ("astronaut", "camera", "coffee", "chelsea", "rocket")
 MIN_SIZE, MAX_SIZE = 8, 8192
+#: Points per forward pass wherever a field is only evaluated (:attr:`sinetune.training.TrainOptions.eval_chunk`'s
+#: default): with width 256 one ``(32768, 256)`` float32 activation is 32 MiB; the analytic
+#: gradient keeps a few of them per chunk for its autograd pass (README, "Large signals").
+EVAL_CHUNK = 32768
 #: File suffixes read as audio by :func:`load_signal` (anything else is read as an image).
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+#: Image file suffixes a directory given to :func:`find_signals` contributes (with :data:`AUDIO_SUFFIXES`).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
 def grid_coordinates(grid_shape: tuple[int, ...], domain: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
@@ -323,3 +330,31 @@ def load_signal(
     if is_audio_path(source):
         return load_audio(source, start, duration, samples)
     return load_image(source, size)
+
+
+def find_signals(sources: Sequence[str | Path]) -> list[Path]:
+    """Expand directories (their image and sound files, :data:`IMAGE_SUFFIXES`, :data:`AUDIO_SUFFIXES`),
+    glob patterns and files.
+
+    Returns the files in order (each source sorted, duplicates dropped); a source that matches
+    nothing is a one-line :class:`SinetuneError`.
+    """
+    found: list[Path] = []
+    for source in sources:
+        text = str(source)
+        path = Path(text)
+        if path.is_dir():
+            suffixes = IMAGE_SUFFIXES + AUDIO_SUFFIXES
+            matches = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+            if not matches:
+                raise SinetuneError(f"no images or sounds ({', '.join(suffixes)}) in directory {text}")
+        elif path.is_file():
+            matches = [path]
+        elif glob.has_magic(text):
+            matches = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise SinetuneError(f"no files match {text}")
+        else:
+            raise SinetuneError(f"no such file or directory: {text}")
+        found.extend(p for p in matches if p not in found)
+    return found

@@ -1,9 +1,17 @@
-"""One training loop for every method: Adam on MSE, explicit constraints and penalties.
+"""One training loop for every method and for one signal or many: Adam on MSE, explicit
+constraints and penalties (:mod:`sinetune.constraints`).
 
-* A *constraint* is an object with ``apply()`` that is called after every optimizer step (e.g.
-  :class:`ColumnClamp`, TUNER's fixed bounds).
-* A *penalty* is an object whose ``__call__()`` returns a scalar loss term added to the MSE (e.g.
-  :class:`BoundPenalty`, TUNER's L1 on learned bounds).
+:func:`train` fits one field to ``(N, C)`` values, or a stack of ``B`` fields
+(:func:`sinetune.stacking.stack_fields`) to ``(B, N, C)`` values sampled at the same coordinates.
+The stack's loss is ``Σ_b mean-MSE_b`` (+ each signal's penalties), so each signal's parameters get
+exactly the gradient of its own fit and Adam (element-wise) makes its own updates; every rule —
+logging, early stopping, the divergence guard, ``keep_best`` — is applied per signal. A signal that
+meets a stopping rule or diverges is *finished* then (its history, step count and weights are frozen)
+while the others go on; the run ends when every signal has finished. One signal is ``B = 1``.
+
+PSNR is computed once, in the signal's own value range (``data_range``: 1 for images, 2 for audio),
+by :func:`sinetune.metrics.psnr_from_mse`: the logged curve, ``stop_psnr`` and ``keep_best`` are on
+the scale the user reads in ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -11,69 +19,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .models import SineLayer, SinusoidalField
-
-#: Points per forward pass when a field is only evaluated (:attr:`TrainOptions.eval_chunk`'s
-#: default): with width 256 one ``(32768, 256)`` float32 activation is 32 MiB; the analytic
-#: gradient keeps a few of them per chunk for its autograd pass (README, "Large signals").
-EVAL_CHUNK = 32768
-
-
-class Constraint(Protocol):
-    def apply(self) -> None: ...
-
-
-class Penalty(Protocol):
-    def __call__(self) -> torch.Tensor: ...
-
-
-class ColumnClamp:
-    """Project ``|Ŵ_ij| ≤ c_j`` for a :class:`SineLayer` with ``bound_mode="clamp"`` (tuner-spec §3a).
-
-    The stored weight is ``W = Ŵ / ω``, so it is clamped to ``±c_j / ω`` per *column* ``j`` (input
-    feature) — the intended behaviour, not the official code's per-layer clamp (§8.4).
-    """
-
-    def __init__(self, layer: SineLayer):
-        if layer.bound_mode != "clamp":
-            raise ValueError("ColumnClamp needs a SineLayer with bound_mode='clamp'")
-        self.layer = layer
-
-    @torch.no_grad()
-    def apply(self) -> None:
-        limit = self.layer.column_bounds / self.layer.omega
-        self.layer.weight.copy_(torch.maximum(torch.minimum(self.layer.weight, limit), -limit))
-
-
-class PositiveBounds:
-    """Keep learned bounds non-negative: ``c ← |c|`` after every step (tuner-spec §3b)."""
-
-    def __init__(self, layer: SineLayer):
-        if layer.bound_mode != "learned":
-            raise ValueError("PositiveBounds needs a SineLayer with bound_mode='learned'")
-        self.layer = layer
-
-    @torch.no_grad()
-    def apply(self) -> None:
-        self.layer.column_bounds.abs_()
-
-
-class BoundPenalty:
-    """``λ Σ_j |c_j|`` on a layer's learned column bounds (tuner-spec §3b); gradient ``λ sign(c_j)``."""
-
-    def __init__(self, layer: SineLayer, weight: float):
-        if layer.bound_mode != "learned":
-            raise ValueError("BoundPenalty needs a SineLayer with bound_mode='learned'")
-        self.layer, self.weight = layer, float(weight)
-
-    def __call__(self) -> torch.Tensor:
-        return self.weight * self.layer.column_bounds.abs().sum()
+from .constraints import BoundPenalty, ColumnClamp, Constraint, Penalty, PositiveBounds
+from .metrics import psnr_from_mse
+from .models import SinusoidalField
+from .signals import EVAL_CHUNK
 
 
 @dataclass(frozen=True)
@@ -143,10 +98,11 @@ class TrainResult:
 
     Attributes:
         history: one dict per logged step: ``step``, ``loss`` (objective of that step, MSE plus
-            penalties), ``train_psnr`` (from the step's MSE, before its update), ``heldout_psnr``
-            (after the update; NaN without held-out data), ``elapsed_s`` (training time so far,
-            evaluation excluded).
-        step_seconds: wall time of every optimizer step (forward, backward, update, constraints).
+            penalties), ``train_psnr`` (dB in the signal's range, from the step's MSE, before its
+            update), ``heldout_psnr`` (after the update; NaN without held-out data), ``elapsed_s``
+            (training time so far, evaluation excluded).
+        step_seconds: wall time of every optimizer step (forward, backward, update, constraints);
+            for a stack, of the batched steps while this signal was active.
         diverged: the loss (or the weights) became non-finite; the field holds the last weights
             whose loss was finite (or, with ``keep_best``, the best logged ones).
         best_step: with ``keep_best``, the logged step whose weights the field ends with (``None``
@@ -160,6 +116,8 @@ class TrainResult:
     diverged: bool = False
     stopped: str | None = None
     best_step: int | None = None
+
+
 
 
 def _score(row: dict[str, float]) -> float:
@@ -182,19 +140,12 @@ def _early_stop(history: list[dict[str, float]], options: TrainOptions) -> str |
     return None
 
 
-def mse_psnr(mse: float) -> float:
-    """PSNR in dB for values in [0, 1]: ``10 log10(1 / mse)`` (−inf for an infinite MSE, NaN for NaN)."""
-    if math.isnan(mse) or math.isinf(mse):
-        return -math.inf if mse > 0 else math.nan
-    return 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
-
-
 @torch.no_grad()
 def predict(field: nn.Module, coords: torch.Tensor, chunk: int = EVAL_CHUNK) -> torch.Tensor:
-    """Evaluate ``field`` on ``(N, d)`` coordinates, ``chunk`` points per pass; ``(N, C)`` on the field's device.
+    """Evaluate ``field`` on ``(N, d)`` coordinates, ``chunk`` points per pass, on the field's device.
 
-    Holds one chunk's activations (``chunk × width``) and the ``(N, C)`` result, which every chunk
-    is written into (no list of pieces concatenated at the end).
+    Returns ``(N, C)``, or ``(B, N, C)`` for a stack of fields. Holds one chunk's activations
+    (``chunk × width``, per signal) and the result, which every chunk is written into.
     """
     if chunk < 1:
         raise ValueError(f"chunk must be positive, got {chunk}")
@@ -203,8 +154,8 @@ def predict(field: nn.Module, coords: torch.Tensor, chunk: int = EVAL_CHUNK) -> 
     for start in range(0, len(coords), chunk):
         values = field(coords[start:start + chunk].to(device))
         if out is None:
-            out = torch.empty(len(coords), values.shape[1], dtype=values.dtype, device=device)
-        out[start:start + len(values)] = values
+            out = torch.empty(values.shape[:-2] + (len(coords), values.shape[-1]), dtype=values.dtype, device=device)
+        out[..., start:start + values.shape[-2], :] = values
     return out if out is not None else torch.zeros(0, field.out_features, device=device)
 
 
@@ -229,6 +180,48 @@ class MinibatchOrder:
         return index
 
 
+class _SignalRun:
+    """One signal's part of a :func:`train` call: its result and its saved weights.
+
+    Weights are lists of tensors, one per trainable parameter (this signal's slice of a stack).
+    """
+
+    def __init__(self):
+        self.result = TrainResult()
+        self.final: list[torch.Tensor] | None = None  # the weights it ends with
+        self.good: list[torch.Tensor] | None = None  # the last weights whose loss was finite
+        self.best: list[torch.Tensor] | None = None  # keep_best: the best logged weights
+        self.best_score = -math.inf
+
+    def finish(self, final: list[torch.Tensor], good: list[torch.Tensor], stopped: str | None = None) -> None:
+        self.final, self.good = [w.clone() for w in final], [w.clone() for w in good]
+        if stopped == "diverged":
+            self.result.diverged = True
+        self.result.stopped = stopped or self.result.stopped
+
+    def log(self, row: dict[str, float], options: TrainOptions, before: list[torch.Tensor],
+            after: list[torch.Tensor]) -> str | None:
+        """Record a logged step; returns the stopping reason it meets (or ``None``).
+
+        ``before``/``after``: the weights before and after the step's update (the training PSNR is
+        of the former, the held-out PSNR of the latter).
+        """
+        self.result.history.append(row)
+        score = _score(row)
+        if options.keep_best and score > self.best_score:
+            self.best_score, self.result.best_step = score, row["step"]
+            source = before if math.isnan(row["heldout_psnr"]) else after
+            self.best = [w.detach().clone() for w in source]
+        return _early_stop(self.result.history, options)
+
+    def weights(self) -> list[torch.Tensor]:
+        """What the field ends with: the best logged weights, else the final ones if finite."""
+        if not self.result.diverged and not all(torch.isfinite(w).all() for w in self.final):
+            self.final = self.good  # the last update produced non-finite weights
+            self.result.diverged, self.result.stopped = True, "diverged"
+        return self.best if self.best is not None else self.final
+
+
 def train(
     field: nn.Module,
     coords: torch.Tensor,
@@ -241,29 +234,45 @@ def train(
     generator: torch.Generator | None = None,
     progress: bool = False,
     on_step: Callable[[int, nn.Module], None] | None = None,
-) -> TrainResult:
+    data_range: float = 1.0,
+) -> TrainResult | list[TrainResult]:
     """Fit ``field`` to ``values`` at ``coords`` with Adam on the MSE (+ penalties).
 
     Args:
-        field: the model, already on its device.
-        coords: ``(N, d)`` training coordinates; values ``(N, C)`` targets (moved to the field's device).
+        field: the model, already on its device: one field, or a stack of ``B`` fields
+            (:func:`sinetune.stacking.stack_fields`).
+        coords: ``(N, d)`` training coordinates (shared by every signal of a stack).
+        values: ``(N, C)`` targets for one field, ``(B, N, C)`` for a stack (moved to the field's device).
         options: see :class:`TrainOptions`; ``lr`` is the resolved learning rate.
         constraints: applied after every optimizer step (and once before the first).
-        penalties: loss terms added to the MSE.
-        heldout: optional ``(coords, values)`` scored at every log step.
-        generator: draws mini-batches (only used when ``options.batch_size`` is set).
+        penalties: loss terms added to the MSE (a scalar, or ``(B,)`` per signal for a stack).
+        heldout: optional ``(coords (M, d), values (M, C) or (B, M, C))`` scored at every log step.
+        generator: draws mini-batches (only used when ``options.batch_size`` is set); a stack's
+            signals share one order, the one a separate fit with the same generator draws.
         progress: show a tqdm bar (off when not a terminal).
         on_step: called as ``on_step(step, field)`` after each step's constraints (for tests, hooks).
+        data_range: the value range of the signal, for PSNR: 1 for images in [0, 1], 2 for audio
+            in [-1, 1] (:data:`sinetune.metrics.AUDIO_DATA_RANGE`).
+
+    Returns:
+        A :class:`TrainResult` for one field; a list of ``B`` of them, one per signal, for a stack.
+        On return the field holds every signal's final weights (see the module docstring).
     """
     device = next(field.parameters()).device
     coords, values = coords.to(device), values.to(device)
+    stacked = values.ndim == 3
+    count_signals = values.shape[0] if stacked else 1
     if heldout is not None:
         heldout = (heldout[0].to(device), heldout[1].to(device))
     trainable = [p for p in field.parameters() if p.requires_grad]
+
+    def part(weights: list[torch.Tensor], index: int) -> list[torch.Tensor]:
+        return [w[index] for w in weights] if stacked else list(weights)
+
     optimizer = torch.optim.Adam(trainable, lr=lr)
     for constraint in constraints:
         constraint.apply()
-    result = TrainResult()
+    runs = [_SignalRun() for _ in range(count_signals)]
     count = len(coords)
     batch = options.batch_size or count
     batches = MinibatchOrder(count, batch, generator, device)
@@ -274,10 +283,8 @@ def train(
             inputs = field.prepare(coords)
         forward = field.forward_prepared
     elapsed = 0.0
-    # Weights whose loss was evaluated and finite: restored if a later step goes non-finite.
-    last_good = {name: tensor.detach().clone() for name, tensor in field.state_dict().items()}
-    best: dict[str, torch.Tensor] | None = None  # keep_best: the weights of the best logged step
-    best_score = -math.inf
+    active = list(range(count_signals))
+    last_good = [p.detach().clone() for p in trainable]  # weights whose loss was evaluated and finite
     bar = tqdm(range(1, options.steps + 1), disable=not progress or None, desc="fit", unit="step",
                leave=False, dynamic_ncols=True)
     for step in bar:
@@ -286,53 +293,60 @@ def train(
             batch_inputs, batch_values = inputs, values
         else:
             index = batches.next()
-            batch_inputs, batch_values = inputs[index], values[index]
+            batch_inputs, batch_values = inputs[index], values[..., index, :]
         optimizer.zero_grad(set_to_none=True)
-        mse = torch.mean((forward(batch_inputs) - batch_values) ** 2)
+        mse = torch.mean((forward(batch_inputs) - batch_values) ** 2, dim=(-2, -1))  # () or (B,)
         loss = mse
         for penalty in penalties:
             loss = loss + penalty()
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            field.load_state_dict(last_good)
-            result.diverged = True
-            result.stopped = "diverged"
+        losses = torch.atleast_1d(loss.detach()).tolist()
+        for b in [b for b in active if not math.isfinite(losses[b])]:
+            runs[b].finish(part(last_good, b), part(last_good, b), "diverged")  # the last finite loss's weights
+            active.remove(b)
+        if not active:
             break
         with torch.no_grad():
-            for name, tensor in field.state_dict().items():
-                last_good[name].copy_(tensor)
-        loss.backward()
+            for saved, parameter in zip(last_good, trainable):
+                saved.copy_(parameter)
+        # Σ_b mean-MSE_b: signal b's parameters get exactly the gradient of its own loss
+        objective = loss.sum() if len(active) == count_signals else torch.atleast_1d(loss)[active].sum()
+        objective.backward()
         optimizer.step()
         for constraint in constraints:
             constraint.apply()
         step_time = time.perf_counter() - started
         elapsed += step_time
-        result.step_seconds.append(step_time)
+        for b in active:
+            runs[b].result.step_seconds.append(step_time)
         if on_step is not None:
             on_step(step, field)
         if step % options.log_every == 0 or step == options.steps:
-            heldout_psnr = math.nan
+            heldout_mse = [math.nan] * count_signals
             if heldout is not None and len(heldout[0]):
-                prediction = predict(field, heldout[0], options.eval_chunk)
-                heldout_psnr = mse_psnr(float(torch.mean((prediction - heldout[1]) ** 2)))
-            train_psnr = mse_psnr(float(mse.detach()))
-            result.history.append({"step": step, "loss": loss_value, "train_psnr": train_psnr,
-                                   "heldout_psnr": heldout_psnr, "elapsed_s": elapsed})
-            bar.set_postfix(train=f"{train_psnr:.2f}dB", heldout=f"{heldout_psnr:.2f}dB")
-            score = _score(result.history[-1])
-            if options.keep_best and score > best_score:
-                best_score, result.best_step = score, step
-                # the training PSNR is of the weights before this step's update (last_good)
-                source = last_good if math.isnan(heldout_psnr) else field.state_dict()
-                best = {name: tensor.detach().clone() for name, tensor in source.items()}
-            result.stopped = _early_stop(result.history, options)
-            if result.stopped is not None:
+                prediction = predict(field, heldout[0], max(1, options.eval_chunk // count_signals))
+                heldout_mse = torch.atleast_1d(torch.mean((prediction - heldout[1]) ** 2, dim=(-2, -1))).tolist()
+            train_mse = torch.atleast_1d(mse.detach()).tolist()
+            for b in list(active):
+                row = {"step": step, "loss": losses[b], "train_psnr": psnr_from_mse(train_mse[b], data_range),
+                       "heldout_psnr": psnr_from_mse(heldout_mse[b], data_range), "elapsed_s": elapsed}
+                stopped = runs[b].log(row, options, part(last_good, b), part(trainable, b))
+                if stopped is not None:
+                    runs[b].finish(part(trainable, b), part(last_good, b), stopped)
+                    active.remove(b)
+            bar.set_postfix(train=f"{row['train_psnr']:.2f}dB", heldout=f"{row['heldout_psnr']:.2f}dB",
+                            **({"active": len(active)} if stacked else {}))
+            if not active:
                 break
     bar.close()
-    if not result.diverged and not all(torch.isfinite(p).all() for p in field.parameters()):
-        field.load_state_dict(last_good)  # the last update produced non-finite weights
-        result.diverged = True
-        result.stopped = "diverged"
-    if best is not None:
-        field.load_state_dict(best)
-    return result
+    for b in active:
+        runs[b].finish(part(trainable, b), part(last_good, b))
+    with torch.no_grad():
+        for b, run in enumerate(runs):
+            for target, weights in zip(part(trainable, b), run.weights()):
+                target.copy_(weights)
+    results = [run.result for run in runs]
+    return results if stacked else results[0]
+
+
+__all__ = ["BoundPenalty", "ColumnClamp", "EVAL_CHUNK", "MinibatchOrder", "PositiveBounds", "TrainOptions",
+           "TrainResult", "predict", "train"]

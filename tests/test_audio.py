@@ -224,6 +224,22 @@ def test_tuner_fits_a_two_tone_clip(tone_wav):
     assert result.history[-1]["heldout_psnr"] == pytest.approx(metrics["heldout_psnr"], abs=1e-3)
 
 
+def test_audio_stop_psnr_stops_at_the_reported_psnr(tone_wav):
+    """stop_psnr compares the PSNR the user reads (range 2): the fit stops at the first log step whose
+    held-out PSNR, as metrics.json reports it, reaches the target — not 6.02 dB later."""
+    options = TunerOptions(input_width=32, hidden_width=32)
+    probe = sinetune.fit(str(tone_wav), "tuner", options=options, device="cpu",
+                         train_options=TrainOptions(steps=200, lr=2e-3, log_every=5))
+    curve = [row["heldout_psnr"] for row in probe.history]
+    target = (curve[2] + max(curve)) / 2  # reached somewhere after the first few log steps
+    first = next(row["step"] for row in probe.history if row["heldout_psnr"] >= target)
+    result = sinetune.fit(str(tone_wav), "tuner", options=options, device="cpu",
+                          train_options=TrainOptions(steps=200, lr=2e-3, log_every=5, stop_psnr=target))
+    assert result.metrics["stopped_early"] == "psnr" and result.metrics["steps"] == first
+    assert target <= result.metrics["heldout_psnr"] < target + 6.02
+    assert result.history[-1]["heldout_psnr"] == pytest.approx(result.metrics["heldout_psnr"], abs=1e-3)
+
+
 def test_audio_run_directory_and_checkpoint(tmp_path):
     data = 0.25 * two_tone(1200)
     path = write_sound(tmp_path / "clip.flac", data, RATE, "PCM_16")

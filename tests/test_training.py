@@ -10,10 +10,11 @@ import torch
 
 import sinetune
 from sinetune import SinetuneError, TunerOptions
+from sinetune.constraints import BoundPenalty, ColumnClamp, PositiveBounds
 from sinetune.methods import get_method
-from sinetune.metrics import psnr
+from sinetune.metrics import psnr, psnr_from_mse
 from sinetune.signals import grid_coordinates, load_image
-from sinetune.training import BoundPenalty, ColumnClamp, PositiveBounds, TrainOptions, mse_psnr, predict, train
+from sinetune.training import TrainOptions, predict, train
 
 GRID = (32, 32)
 
@@ -30,10 +31,10 @@ def random_targets(generator, grid_shape=GRID, channels=3):
 
 
 def test_mse_psnr():
-    assert mse_psnr(0.01) == pytest.approx(20.0)
-    assert mse_psnr(1e-4) == pytest.approx(40.0)
-    assert mse_psnr(0.0) == math.inf
-    assert mse_psnr(math.inf) == -math.inf and math.isnan(mse_psnr(math.nan))  # a diverged field, no crash
+    assert psnr_from_mse(0.01) == pytest.approx(20.0)
+    assert psnr_from_mse(1e-4) == pytest.approx(40.0)
+    assert psnr_from_mse(0.0) == math.inf
+    assert psnr_from_mse(math.inf) == -math.inf and math.isnan(psnr_from_mse(math.nan))  # a diverged field, no crash
 
 
 def test_weights_going_non_finite_at_a_log_step_with_heldout_pixels_are_restored(generator):
@@ -177,11 +178,11 @@ def test_history_logging_and_step_times(generator):
     assert elapsed == sorted(elapsed) and elapsed[-1] == pytest.approx(sum(result.step_seconds))
     # held-out PSNR is scored after the update of the logged step: at the last step, on the final field
     final = float(torch.mean((predict(built.field, held[0]) - held[1]) ** 2))
-    assert result.history[-1]["heldout_psnr"] == pytest.approx(mse_psnr(final), abs=1e-6)
+    assert result.history[-1]["heldout_psnr"] == pytest.approx(psnr_from_mse(final), abs=1e-6)
     # train PSNR of a logged step comes from that step's MSE, before its update
     first = train(tuner(TunerOptions(input_width=16, hidden_width=16)).field, coords, values,
                   TrainOptions(steps=1, log_every=1), 1e-3)
-    assert first.history[0]["train_psnr"] == pytest.approx(mse_psnr(before), abs=1e-4)
+    assert first.history[0]["train_psnr"] == pytest.approx(psnr_from_mse(before), abs=1e-4)
     assert first.history[0]["loss"] == pytest.approx(before, rel=1e-5)
     assert math.isnan(first.history[0]["heldout_psnr"])
 
@@ -376,7 +377,7 @@ def test_keep_best_ends_with_the_best_logged_weights(generator, heldout):
         best = max(range(len(scores)), key=scores.__getitem__)
         assert scores[-1] < max(scores) - 3  # the spike is visible in the history
         probe_coords, probe_values = pairs if heldout else (coords, values)
-        finals[keep_best] = mse_psnr(float(torch.mean((predict(built.field, probe_coords) - probe_values) ** 2)))
+        finals[keep_best] = psnr_from_mse(float(torch.mean((predict(built.field, probe_coords) - probe_values) ** 2)))
         if keep_best:
             assert result.best_step == result.history[best]["step"] <= 16
             assert finals[True] == pytest.approx(scores[best], abs=1e-3)

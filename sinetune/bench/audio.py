@@ -159,7 +159,7 @@ def run_audio(
                    "sample_rate": signal.sample_rate, "parameters": metrics["parameters"],
                    "psnr": metrics["full_psnr"],
                    # the best logged step (SIREN² scores that): a late Adam spike moves psnr, not this;
-                   # finish_fit has already put an audio run's history on psnr's range 2
+                   # the training loop logs on psnr's range 2 already
                    "best_logged_psnr": max(entry["train_psnr"] for entry in result.history),
                    **{k: metrics.get(k) for k in ("psnr_siren2", "snr", "lsd", "seconds_per_step_median",
                                                   "diverged")},

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..methods import get_method
+from ..methods import build_field
 from ..training import TrainOptions, train
 
 SINE_MLPS = ("tuner", "siren", "siren2", "ssn")
@@ -103,8 +103,7 @@ def interleaved_step_seconds(method_name: str, options: Any, grid_shape: tuple[i
     forward, backward, Adam, constraints) then one plain step, so both medians see the same machine
     load — a shared, noisy machine then changes both, not the ratio.
     """
-    method = get_method(method_name)
-    built = method.build(options, grid_shape, values.shape[1], torch.Generator().manual_seed(0))
+    built = build_field(method_name, grid_shape, values.shape[1], options)
     field = built.field.to(device)
     plain = plain_stepper(method_name, options, coords, values, lr, device)
     ours, reference = [], []

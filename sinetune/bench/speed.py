@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import SinetuneError
-from ..methods import get_method
+from ..methods import build_field, get_method
 from ..runs import resolve_device
 from ..signals import holdout_mask, load_image
 from ..training import TrainOptions, train
@@ -106,11 +106,10 @@ def run_speed(
     setups = {}
     for method_name, variant in variants:
         method = get_method(method_name)
-        options = method.options_type(input_width=width, hidden_width=width, hidden_layers=1)
-        if method.prepare is not None:
-            options = method.prepare(options, signal.values)
-        options = method.resolve(options, signal.grid_shape)
-        built = method.build(options, signal.grid_shape, values.shape[1], torch.Generator().manual_seed(seed))
+        built = build_field(method_name, signal.grid_shape, values.shape[1],
+                            method.options_type(input_width=width, hidden_width=width, hidden_layers=1),
+                            generator=torch.Generator().manual_seed(seed), values=signal.values)
+        options = built.options
         field = built.field.to(torch_device)
         plain = plain_stepper(method_name, options, coords, values, method.default_lr, torch_device)
         setups[method_name, variant] = (field, built, plain, method.default_lr)

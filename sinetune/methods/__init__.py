@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+import torch
+
 from ..errors import SinetuneError
 from . import ffn, finer, gauss, mfn, siren, siren2, ssn, tuner, wire
 from .base import Built, Method
@@ -47,5 +52,41 @@ def get_method(name: str) -> Method:
         raise SinetuneError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
+def build_field(method: str, grid_shape: tuple[int, ...], channels: int = 3, options: Any = None, *,
+                generator: torch.Generator | None = None, values: np.ndarray | None = None) -> Built:
+    """Build any method's field in one call: resolve its options for the grid, then build.
+
+    Args:
+        method: a name of :data:`METHODS` (``"tuner"``, ``"siren"``, …).
+        grid_shape: samples per axis, slowest first (an image ``(H, W)``, a sound ``(N,)``).
+        channels: output values per sample ``C`` (3 for RGB).
+        options: the method's options dataclass; ``None`` = its documented defaults.
+        generator: every random draw (weights, input frequencies); ``None`` = seed 0.
+        values: the ``grid_shape + (C,)`` samples, for the defaults that measure the signal
+            (SIREN²'s centroid, the spectrum rules); ``None`` when the options need none.
+
+    Returns:
+        :class:`Built`: ``.field`` (an ``nn.Module``, coordinates ``(N, d)`` in [-1, 1] → ``(N, C)``),
+        the constraints and penalties training must apply, and the resolved ``.options``.
+
+    Example::
+
+        built = sinetune.build_field("tuner", (256, 256), 3)
+        values = built.field(coords)            # (N, 2) in [-1, 1] -> (N, 3)
+    """
+    entry = get_method(method)
+    options = entry.options_type() if options is None else options
+    if not isinstance(options, entry.options_type):
+        raise SinetuneError(f"options for method {entry.name!r} must be {entry.options_type.__name__}")
+    grid_shape = tuple(int(n) for n in grid_shape)
+    if values is not None and entry.prepare is not None:
+        options = entry.prepare(options, values)
+    options = entry.resolve(options, grid_shape)
+    built = entry.build(options, grid_shape, channels,
+                        generator if generator is not None else torch.Generator().manual_seed(0))
+    built.options = options
+    return built
+
+
 __all__ = ["METHODS", "Built", "FfnOptions", "FinerOptions", "GaussOptions", "Method", "MfnOptions", "Siren2Options",
-           "SirenOptions", "SsnOptions", "TunerOptions", "WireOptions", "get_method"]
+           "SirenOptions", "SsnOptions", "TunerOptions", "WireOptions", "build_field", "get_method"]

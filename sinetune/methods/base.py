@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..constraints import Constraint, Penalty
 from ..errors import SinetuneError
 from ..metrics import AUDIO_DATA_RANGE
 from ..spectral import energy_radius, psnr_energy_share
-from ..training import Constraint, Penalty
 
 
 def check_mlp_shape(options: Any) -> None:
@@ -65,11 +65,14 @@ class Built:
             ``out_features`` properties in every case.
         constraints: objects whose ``apply()`` runs after every optimizer step.
         penalties: loss terms added to the MSE.
+        options: the resolved options the field was built from (set by
+            :func:`sinetune.methods.build_field`).
     """
 
     field: nn.Module
     constraints: list[Constraint] = field(default_factory=list)
     penalties: list[Penalty] = field(default_factory=list)
+    options: Any = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -73,10 +74,18 @@ def _check_omega_rule(options: SirenOptions) -> None:
     check_band_measure(options.band_energy, options.band_psnr)
 
 
+#: Below this first-layer ω a SIREN cannot represent audio-rate detail on [-1, 1] (peers-spec §1: 3000).
+AUDIO_MIN_OMEGA = 1000.0
+
+
 def prepare(options: SirenOptions, values: np.ndarray) -> SirenOptions:
     """Under ``omega_rule="spectrum"``, measure ``ν`` and derive ``first_omega`` (once: a saved config
-    that has ``energy_radius`` keeps its ``first_omega``)."""
+    that has ``energy_radius`` keeps its ``first_omega``). Warns when a fixed ``first_omega`` is too low
+    for a 1-D signal (audio: coordinates span the whole clip)."""
     _check_omega_rule(options)
+    if options.omega_rule != "spectrum" and np.ndim(values) == 2 and options.first_omega < AUDIO_MIN_OMEGA:
+        warnings.warn(f"SIREN with first_omega={options.first_omega:g} on audio underfits (coordinates span the "
+                      f"whole clip); pass --set first_omega=3000 (peers-spec §1)", stacklevel=3)
     if options.omega_rule != "spectrum" or options.energy_radius is not None:
         return options
     radius = measure_band(values, options.band_energy, options.band_psnr)

@@ -25,10 +25,9 @@ from typing import Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..errors import SinetuneError
-from ..models import SineLayer, SinusoidalField
+from ..models import Linear, SineLayer, SinusoidalField
 from .base import Built, check_band_measure, check_mlp_shape, describe_band, measure_band
 
 DEFAULT_LR = 1e-3
@@ -144,8 +143,5 @@ def build(options: SsnOptions, grid_shape: tuple[int, ...], channels: int, gener
         hidden.append(SineLayer(fan_in, options.hidden_width, 1.0, kaiming(options.hidden_width, fan_in, fan_in=fan_in),
                                 kaiming(options.hidden_width, fan_in=fan_in)))
         fan_in = options.hidden_width
-    head = nn.Linear(fan_in, channels)
-    with torch.no_grad():
-        head.weight.copy_(kaiming(channels, fan_in, fan_in=fan_in))
-        head.bias.copy_(kaiming(channels, fan_in=fan_in))
+    head = Linear(kaiming(channels, fan_in, fan_in=fan_in), kaiming(channels, fan_in=fan_in))
     return Built(SinusoidalField(first, hidden, head))

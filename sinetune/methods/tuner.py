@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..constraints import BoundPenalty, ColumnClamp, PositiveBounds
 from ..errors import SinetuneError
 from ..lattice import check_input_frequencies
 from ..models import SineLayer, SinusoidalField, SpectralEncoding, default_linear, uniform_
@@ -33,7 +34,6 @@ from ..spectral import (
     resolution_defaults,
     sample_input_frequencies,
 )
-from ..training import BoundPenalty, ColumnClamp, PositiveBounds
 from .base import Built, check_band_measure, describe_band, measure_band
 
 DEFAULT_LR = 5e-4
