@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Development/CI installs pin torch (a local CPU wheel here); the package itself accepts torch>=2.1,<3.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench docs-tables clean
 
 $(BIN)/sinetune: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: venv
 
 bench: venv
 	$(BIN)/sinetune bench kodak-256 --images 03,19,23
+
+# README.md's option tables, regenerated from the option dataclasses' docstrings (tests check they are current)
+docs-tables: venv
+	$(BIN)/python -m sinetune.docs README.md
 
 clean:
 	rm -rf $(VENV) runs

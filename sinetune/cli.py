@@ -7,7 +7,10 @@
 * ``sinetune analyze RUN`` → :func:`sinetune.analysis.analyze_run`
 * ``sinetune methods``    → :data:`sinetune.methods.METHODS`
 
-Bad input prints one line on stderr and exits with status 2.
+The flags of ``fit`` and ``fit-many`` are declared once (:func:`_add_run_flags`); a flag that sets a
+run-config key (:data:`RUN_FLAGS`, :data:`FIT_FLAGS`) takes its type, default and help from the option
+dataclass field and its docstring entry (:mod:`sinetune.docs`), and ``--set KEY=VALUE`` reaches every
+key (:func:`sinetune.config.apply_overrides`). Bad input prints one line on stderr and exits with status 2.
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import typing
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import yaml
 
 from .errors import SinetuneError
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,58 +45,80 @@ def _domain(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text}") from None
 
 
+#: Dedicated flags of ``fit`` and ``fit-many`` → the run-config key each sets (:func:`sinetune.config.apply_overrides`);
+#: type, default and help come from the dataclass field and its docstring entry (:func:`sinetune.docs.field_help`).
+RUN_FLAGS = {"--size": "signal.size", "--steps": "train.steps", "--batch-size": "train.batch_size",
+             "--lr": "train.lr", "--keep-best": "train.keep_best", "--holdout": "holdout", "--seed": "seed",
+             "--device": "device"}
+#: Dedicated flags of ``fit`` alone (audio crops), as :data:`RUN_FLAGS`.
+FIT_FLAGS = {"--start": "signal.start", "--duration": "signal.duration", "--samples": "signal.samples"}
+
+SET_HELP = ("set any run-config key: a method option (hidden_width=128 or options.hidden_width=128), a training "
+            "option (train.log_every=1, train.stop_psnr=30), signal.NAME, seed, holdout or device; values are YAML "
+            "(block_bounds=[1.0,0.4]); repeatable, applied after the other flags")
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _add_config_flag(parser: argparse.ArgumentParser, flag: str, key: str) -> None:
+    """``flag`` setting run-config ``key``, typed and documented from its dataclass field."""
+    from .config import RunConfig, SignalConfig
+    from .docs import base_type, field_help, field_types
+    from .training import TrainOptions
+
+    section, _, name = key.rpartition(".")
+    cls = {"": RunConfig, "signal": SignalConfig, "train": TrainOptions}[section]
+    kind = base_type(field_types(cls)[name])
+    options: dict[str, object] = {"dest": _dest(flag), "help": field_help(cls, name)}
+    if kind is bool:
+        options.update(action="store_true", default=None)
+    elif typing.get_origin(kind) is typing.Literal:
+        options["choices"] = typing.get_args(kind)
+    else:
+        options.update(type=kind, metavar="N" if kind is int else "X")
+    parser.add_argument(flag, **options)
+
+
+def _add_run_flags(parser: argparse.ArgumentParser, methods: Sequence[str], flags: dict[str, str],
+                   out: tuple[str, str]) -> None:
+    """The flags of ``fit`` and ``fit-many`` (declared once): ``--method`` among ``methods``, ``flags``
+    (:func:`_add_config_flag`), ``--full-size``, ``--set``, ``--out`` (``out``: metavar and help), ``--overwrite``."""
+    parser.add_argument("--method", metavar="METHOD",
+                        help=f"one of {', '.join(methods)} (default tuner; sinetune methods describes them)")
+    for flag, key in flags.items():
+        _add_config_flag(parser, flag, key)
+    parser.add_argument("--full-size", action="store_true", help="images: keep the image's own size (signal.size "
+                                                                 "null; overrides --size)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+    parser.add_argument("--out", type=Path, metavar=out[0], help=out[1])
+    parser.add_argument("--overwrite", action="store_true", help="replace existing run directories")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .methods import METHODS
+
     parser = _Parser(prog="sinetune", description="Fit sinusoidal neural networks to signals.")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
 
     fit = commands.add_parser("fit", help="fit a field to an image or a sound and write a run directory")
     fit.add_argument("image", nargs="?", metavar="SIGNAL",
                      help="image file, built-in name (astronaut, camera, ...) or sound file (.wav, .flac, .ogg)")
-    fit.add_argument("--method", help="tuner (default) or siren")
-    fit.add_argument("--config", type=Path, help="run config YAML (e.g. a saved config.yaml); flags override it")
-    fit.add_argument("--size", type=int, help="images: resize so the longer side has N pixels (default 256)")
-    fit.add_argument("--full-size", action="store_true", help="images: keep the image's own size")
-    fit.add_argument("--start", type=float, help="audio: crop start in seconds")
-    fit.add_argument("--duration", type=float, help="audio: crop length in seconds")
-    fit.add_argument("--samples", type=int, help="audio: keep the first N samples (from --start)")
-    fit.add_argument("--steps", type=int, help="optimizer steps (default 300)")
-    fit.add_argument("--batch-size", type=int, metavar="N",
-                     help="samples per step, drawn without replacement each epoch (default: all, full batch); "
-                          "bounds training memory on large signals, e.g. 65536")
-    fit.add_argument("--holdout", type=float, help="fraction of pixels held out for evaluation (default 0.05)")
-    fit.add_argument("--lr", type=float, help="Adam learning rate (default: the method's)")
-    fit.add_argument("--keep-best", action="store_true", default=None,
-                     help="end with the weights of the best logged step (held-out PSNR, else training PSNR)")
-    fit.add_argument("--seed", type=int, help="seed of every random choice (default 0)")
-    fit.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
-    fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="set a method option, e.g. --set period=4 --set block_bounds=[1.0,0.4]")
-    fit.add_argument("--out", type=Path, help="run directory (default runs/NAME-METHOD[-N])")
-    fit.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--config", type=Path, metavar="FILE",
+                     help="run config YAML (e.g. a saved config.yaml); flags override it")
+    _add_run_flags(fit, tuple(METHODS), {**RUN_FLAGS, **FIT_FLAGS},
+                   out=("DIR", "run directory (default runs/NAME-METHOD[-N])"))
 
-    many = commands.add_parser("fit-many", help="fit many equal-shape images at once as one batched model, "
+    many = commands.add_parser("fit-many", help="fit many equal-shape signals at once as one batched model, "
                                                 "one run directory each")
     many.add_argument("sources", nargs="+", metavar="DIR_OR_GLOB",
                       help="a directory (its images), a quoted glob pattern ('kodak/*.png') or files")
-    many.add_argument("--method", default="tuner", help="any method of `sinetune methods` (default tuner)")
-    many.add_argument("--size", type=int, default=256,
-                      help="resize so the longer side has N pixels (default 256); all images must then agree")
-    many.add_argument("--steps", type=int, help="optimizer steps (default 300)")
-    many.add_argument("--holdout", type=float, help="fraction of pixels held out for evaluation (default 0.05)")
-    many.add_argument("--lr", type=float, help="Adam learning rate (default: the method's)")
-    many.add_argument("--keep-best", action="store_true", default=None,
-                      help="end each image with the weights of its best logged step")
-    many.add_argument("--seed", type=int, help="seed of every random choice (default 0; the same for every image)")
-    many.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
-    many.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                      help="set a method option, e.g. --set hidden_width=128")
-    many.add_argument("--out", type=Path, help="root directory: one run directory ROOT/STEM per image "
-                                               "(default runs/many-METHOD[-N])")
-    many.add_argument("--overwrite", action="store_true", help="replace existing run directories")
+    _add_run_flags(many, tuple(METHODS), RUN_FLAGS, out=("ROOT", "root directory: one run directory ROOT/STEM "
+                                                              "per image (default runs/many-METHOD[-N])"))
     many.add_argument("--group", type=int, metavar="N", help="batch at most N images at a time (memory; "
                                                              "default all)")
-    many.add_argument("--quiet", action="store_true", help="no progress bar")
 
     render = commands.add_parser("render", help="render a saved run at any resolution or domain")
     render.add_argument("run_dir", type=Path)
@@ -149,9 +179,22 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
     return parsed
 
 
-def command_fit(args: argparse.Namespace) -> int:
-    from .config import config_from_dict, config_to_dict, load_config
-    from .runs import default_run_dir, run
+def run_config(args: argparse.Namespace, data: dict[str, object], flags: dict[str, str]) -> RunConfig:
+    """The run config of ``data`` with the dedicated ``flags``, ``--full-size`` and ``--set`` of ``args``
+    applied (in that order), typed and validated by :func:`sinetune.config.config_from_dict`."""
+    from .config import apply_overrides, config_from_dict
+
+    if args.batch_size is not None and args.batch_size < 1:
+        raise SinetuneError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    values = {key: getattr(args, _dest(flag)) for flag, key in flags.items() if getattr(args, _dest(flag)) is not None}
+    if args.full_size:
+        values["signal.size"] = None
+    return config_from_dict(apply_overrides(apply_overrides(data, values), parse_overrides(args.overrides)))
+
+
+def fit_config(args: argparse.Namespace) -> RunConfig:
+    """``sinetune fit``'s run config: ``--config`` (if given), then SIGNAL, ``--method`` and the other flags."""
+    from .config import config_to_dict, load_config
     from .signals import is_audio_path
 
     data = config_to_dict(load_config(args.config)) if args.config else {}
@@ -162,34 +205,20 @@ def command_fit(args: argparse.Namespace) -> int:
     signal = dict(data.get("signal") or {})
     if args.image:
         signal["path"] = args.image
-    if args.size is not None:
-        signal["size"] = args.size
-    if args.full_size:
-        signal["size"] = None
     if not signal.get("path") and not args.config:
         signal["path"] = "astronaut"
     if signal.get("path") and is_audio_path(signal["path"]):
         if args.size is not None:
             raise SinetuneError("--size applies to images only; crop audio with --start, --duration or --samples")
         signal["size"] = None
-    for key in ("start", "duration", "samples"):
-        if getattr(args, key) is not None:
-            signal[key] = getattr(args, key)
     data["signal"] = signal
-    train = dict(data.get("train") or {})
-    if args.batch_size is not None and args.batch_size < 1:
-        raise SinetuneError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    for key in ("steps", "lr", "batch_size", "keep_best"):
-        if getattr(args, key) is not None:
-            train[key] = getattr(args, key)
-    data["train"] = train
-    for key in ("holdout", "seed", "device"):
-        if getattr(args, key) is not None:
-            data[key] = getattr(args, key)
-    options = dict(data.get("options") or {})
-    options.update(parse_overrides(args.overrides))
-    data["options"] = options
-    config = config_from_dict(data)
+    return run_config(args, data, {**RUN_FLAGS, **FIT_FLAGS})
+
+
+def command_fit(args: argparse.Namespace) -> int:
+    from .runs import default_run_dir, run
+
+    config = fit_config(args)
     if args.out is not None:
         out = args.out
     else:
@@ -221,26 +250,24 @@ def command_fit_many(args: argparse.Namespace) -> int:
     import statistics
     import time
 
-    from .config import config_from_dict
+    from .config import SignalConfig
     from .many import fit_many
     from .methods import get_method
     from .runs import default_run_dir
     from .signals import find_signals
 
-    get_method(args.method)
-    data: dict[str, object] = {"method": args.method, "options": parse_overrides(args.overrides),
-                               "train": {key: getattr(args, key) for key in ("steps", "lr", "keep_best")
-                                         if getattr(args, key) is not None}}
-    for key in ("holdout", "seed", "device"):
-        if getattr(args, key) is not None:
-            data[key] = getattr(args, key)
-    config = config_from_dict(data)  # typed, validated options (one-line errors)
+    method = args.method or "tuner"
+    get_method(method)
+    config = run_config(args, {"method": method}, RUN_FLAGS)
+    if dataclasses.replace(config.signal, size=None) != dataclasses.replace(SignalConfig(), size=None):
+        raise SinetuneError("fit-many takes its signals as arguments: of the signal section, only signal.size "
+                            "(--size) applies")
     paths = find_signals(args.sources)
     out = args.out if args.out is not None else default_run_dir(Path("runs"), "many", config.method)
     started = time.perf_counter()
-    results = fit_many(paths, config.method, size=args.size, options=config.options, train_options=config.train,
-                       seed=config.seed, holdout=config.holdout, device=config.device, out=out,
-                       overwrite=args.overwrite, progress=not args.quiet, group_size=args.group)
+    results = fit_many(paths, config.method, size=config.signal.size, options=config.options,
+                       train_options=config.train, seed=config.seed, holdout=config.holdout, device=config.device,
+                       out=out, overwrite=args.overwrite, progress=not args.quiet, group_size=args.group)
     total = time.perf_counter() - started
     first = results[0].metrics
     size = args.group or len(results)
@@ -277,6 +304,13 @@ def command_render(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``bench`` flags → the runner keyword each sets (:func:`sinetune.bench.benchmark_options`); ``--device`` and
+#: ``--out`` apply to every benchmark.
+BENCH_FLAGS = {"--data": "data_dir", "--images": "images", "--clips": "clips", "--seconds": "seconds",
+               "--methods": "methods", "--steps": "steps", "--size": "size", "--width": "width", "--runs": "runs",
+               "--stop-psnr": "stop_psnr", "--set": "overrides", "--resume": "resume"}
+
+
 def _names(text: str | None) -> list[str] | None:
     """``"a, b,"`` → ``["a", "b"]``; ``None`` (flag not given) stays ``None``."""
     return None if text is None else [item.strip() for item in text.split(",") if item.strip()]
@@ -293,13 +327,11 @@ def command_bench(args: argparse.Namespace) -> int:
             raise SinetuneError(f"bench --set expects METHOD.KEY=VALUE, got {key!r}")
         overrides.setdefault(method, {})[option] = value
     options: dict[str, object] = {"device": args.device, "out": args.out, "progress": True}
+    converted = {"images": _names(args.images), "clips": _names(args.clips), "methods": _names(args.methods),
+                 "overrides": overrides or None, "resume": args.resume or None}
     # flags left out take the benchmark's own defaults; one that does not apply to it is an error
-    for flag, key, value in (("--data", "data_dir", args.data), ("--images", "images", _names(args.images)),
-                             ("--clips", "clips", _names(args.clips)), ("--seconds", "seconds", args.seconds),
-                             ("--methods", "methods", _names(args.methods)), ("--steps", "steps", args.steps),
-                             ("--size", "size", args.size), ("--width", "width", args.width),
-                             ("--runs", "runs", args.runs), ("--stop-psnr", "stop_psnr", args.stop_psnr),
-                             ("--set", "overrides", overrides or None), ("--resume", "resume", args.resume or None)):
+    for flag, key in BENCH_FLAGS.items():
+        value = converted[key] if key in converted else getattr(args, _dest(flag))
         if value is None:
             continue
         if key not in accepted:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import dacite
 import yaml
@@ -38,8 +38,8 @@ class SignalConfig:
     Attributes:
         path: image file, a built-in name (``astronaut``, ``camera``, ...) or a sound file
             (``.wav``, ``.flac``, ``.ogg``; chosen by suffix).
-        size: images only: resize so the longer side has this many pixels; ``None`` keeps the
-            file's size. Ignored for audio (a run records ``null`` there).
+        size: images only: resize so the longer side has this many pixels; ``null``
+            (``fit --full-size``) keeps the file's size. Ignored for audio (a run records ``null`` there).
         start: audio only: crop start in seconds (``null`` = 0).
         duration: audio only: crop length in seconds (``null`` = to the end).
         samples: audio only: keep the first ``samples`` samples from ``start`` (exclusive with
@@ -67,7 +67,7 @@ class RunConfig:
 
     Attributes:
         signal: see :class:`SignalConfig`.
-        method: registry name (``tuner``, ``siren``).
+        method: a name in :data:`sinetune.methods.METHODS` (``sinetune methods`` lists them).
         options: the method's options dataclass (e.g. :class:`~sinetune.methods.TunerOptions`).
         train: see :class:`~sinetune.training.TrainOptions`.
         seed: seeds every random choice (weights, frequencies, hold-out pixels, mini-batches).
@@ -118,7 +118,8 @@ def _typed(data_class: type, data: Any, where: str) -> Any:
     try:
         return dacite.from_dict(data_class, data, config=_DACITE)
     except dacite.UnexpectedDataError as error:
-        raise SinetuneError(f"unknown key(s) in '{where}': {', '.join(sorted(error.keys))}") from None
+        raise SinetuneError(f"unknown key(s) in '{where}': {', '.join(sorted(error.keys))}; valid keys: "
+                            f"{', '.join(hints)}") from None
     except dacite.WrongTypeError as error:
         raise SinetuneError(f"wrong type for '{where}.{error.field_path}': expected {error.field_type}, "
                             f"got {error.value!r}") from None
@@ -130,10 +131,10 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Inverse of :func:`config_to_dict`; validates keys and types, one-line errors."""
     if not isinstance(data, dict):
         raise SinetuneError("a run config must be a YAML mapping")
-    known = {f.name for f in dataclasses.fields(RunConfig)}
-    unknown = sorted(set(data) - known)
+    known = [f.name for f in dataclasses.fields(RunConfig)]
+    unknown = sorted(set(data).difference(known))
     if unknown:
-        raise SinetuneError(f"unknown key(s) in run config: {', '.join(unknown)}")
+        raise SinetuneError(f"unknown key(s) in run config: {', '.join(unknown)}; valid keys: {', '.join(known)}")
     method = get_method(str(data.get("method", "tuner")))
     device = data.get("device", "auto")
     if device not in ("auto", "cpu", "cuda"):
@@ -153,6 +154,68 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
         holdout=float(holdout),
         device=device,
     )
+
+
+#: Top-level run-config keys :func:`apply_overrides` sets (the method is chosen first: its options follow it).
+TOP_LEVEL_KEYS = ("seed", "holdout", "device")
+
+
+def _sections(method: str) -> dict[str, type]:
+    """The run-config sections of ``method`` and their dataclasses."""
+    return {"options": get_method(method).options_type, "train": TrainOptions, "signal": SignalConfig}
+
+
+def override_path(key: str, method: str = "tuner") -> tuple[str, ...]:
+    """Where override ``key`` goes in a run-config dict of ``method``.
+
+    ``SECTION.NAME`` (``train.log_every``, ``options.hidden_width``, ``signal.size``) →
+    ``(SECTION, NAME)``; a top-level key (:data:`TOP_LEVEL_KEYS`) → ``(key,)``; a bare field name →
+    the one section that has it (``hidden_width`` → ``("options", "hidden_width")`` for TUNER,
+    ``log_every`` → ``("train", "log_every")``). Names inside a given section are checked by
+    :func:`config_from_dict`; an unknown section or bare name, or one that several sections have, is
+    a one-line :class:`SinetuneError` naming the valid keys.
+    """
+    sections = _sections(method)
+    section, dot, name = key.partition(".")
+    if dot:
+        if section not in sections or not name:
+            raise SinetuneError(f"cannot set {key!r}: write SECTION.NAME with SECTION one of "
+                                f"{', '.join(sections)}, or a top-level key ({', '.join(TOP_LEVEL_KEYS)})")
+        return section, name
+    if key in TOP_LEVEL_KEYS:
+        return (key,)
+    if key == "method":
+        raise SinetuneError("the method cannot be overridden: choose it first (fit --method); its options follow it")
+    owners = [section for section, cls in sections.items() if key in {f.name for f in dataclasses.fields(cls)}]
+    if len(owners) > 1:
+        raise SinetuneError(f"{key!r} is ambiguous: write {' or '.join(f'{owner}.{key}' for owner in owners)}")
+    if not owners:
+        valid = "; ".join(f"{section}.NAME ({', '.join(f.name for f in dataclasses.fields(cls))})"
+                          for section, cls in sections.items())
+        raise SinetuneError(f"unknown key {key!r} for method {method}; valid keys: {valid}; "
+                            f"{', '.join(TOP_LEVEL_KEYS)} (a section's NAME also alone)")
+    return owners[0], key
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the run-config dict ``data`` with ``overrides`` ``{key: value}`` set.
+
+    Keys as in :func:`override_path` for ``data["method"]`` (default ``tuner``), e.g.
+    ``{"train.log_every": 1, "hidden_width": 128, "seed": 3}``; values are stored as given and
+    typed/validated by :func:`config_from_dict`.
+    """
+    result = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
+    method = str(result.get("method", "tuner"))
+    for key, value in overrides.items():
+        path = override_path(key, method)
+        if len(path) == 1:
+            result[key] = value
+        else:
+            section = result.get(path[0]) or {}
+            if not isinstance(section, dict):
+                raise SinetuneError(f"config section '{path[0]}' must be a mapping")
+            result[path[0]] = {**section, path[1]: value}
+    return result
 
 
 def save_config(config: RunConfig, path: Path) -> None:

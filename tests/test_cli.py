@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 from conftest import assert_one_line_error, run_cli, smooth_rgb, write_png
 from PIL import Image
 
@@ -121,6 +122,14 @@ def bad_files(tmp_path):
     (["fit", "IMAGE", "--method", "nerf"], ["unknown method 'nerf'"]),
     (["fit", "IMAGE", "--set", "inptu_width=3"], ["unknown key", "inptu_width"]),
     (["fit", "IMAGE", "--set", "input_width"], ["KEY=VALUE"]),
+    (["fit", "IMAGE", "--set", "options.inptu_width=3"], ["unknown key", "inptu_width", "valid keys", "input_width"]),
+    (["fit", "IMAGE", "--set", "train.log_evry=1"], ["unknown key", "log_evry", "valid keys", "log_every"]),
+    (["fit", "IMAGE", "--set", "log_evry=1"], ["unknown key 'log_evry'", "train.NAME", "log_every", "seed"]),
+    (["fit", "IMAGE", "--set", "trian.steps=1"], ["cannot set 'trian.steps'", "options, train, signal"]),
+    (["fit", "IMAGE", "--set", "train.log_every=often"], ["train.log_every"]),
+    (["fit", "IMAGE", "--set", "train.keep_best=3"], ["train.keep_best"]),
+    (["fit", "IMAGE", "--set", "seed=x"], ["seed must be an integer"]),
+    (["fit", "IMAGE", "--set", "method=siren"], ["--method"]),
     (["fit", "IMAGE", "--set", "input_width=wide"], ["options.input_width"]),
     (["fit", "IMAGE", "--set", "input_width=2"], ["input_width 2 is too small"]),
     (["fit", "IMAGE16", "--full-size", "--set", "input_width=4000"], ["input_width 4000 exceeds", "16×16"]),
@@ -201,6 +210,53 @@ def test_methods_lists_tuner_and_siren(capsys):
     assert {"siren2", "ssn", "ffn", "finer", "wire", "gauss", "mfn"} <= {line.split()[0] for line in lines}
     assert "lr 0.0005" in lines[0] and "input_width" in lines[0] and "block_bounds" in lines[0]
     assert "lr 0.0001" in lines[1] and "first_omega" in lines[1]
+
+
+def test_set_reaches_every_section_of_the_config(tmp_path, rgb_image, capsys):
+    out = tmp_path / "set"
+    code, _, err = run_cli(capsys, "fit", rgb_image, "--size", 32, "--out", out, "--steps", 4, "--quiet",
+                           "--device", "cpu", "--set", "input_width=16", "--set", "options.hidden_width=8",
+                           "--set", "train.log_every=1", "--set", "train.stop_psnr=300", "--set", "seed=3",
+                           "--set", "holdout=0.1", "--set", "plateau_tolerance=0.01", "--set", "signal.size=24",
+                           "--set", "band_fraction=0.4")
+    assert code == 0, err
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["options"]["input_width"] == 16 and config["options"]["hidden_width"] == 8
+    assert config["train"]["log_every"] == 1 and config["train"]["stop_psnr"] == 300.0
+    assert config["train"]["plateau_tolerance"] == 0.01 and config["train"]["steps"] == 4
+    assert (config["seed"], config["holdout"], config["signal"]["size"]) == (3, 0.1, 24)
+    assert [int(row.split(",")[0]) for row in (out / "log.csv").read_text().splitlines()[1:]] == [1, 2, 3, 4]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["grid_shape"] == [24, 24] and metrics["heldout_count"] == round(0.1 * 24 * 24)
+
+
+def test_set_is_applied_after_the_dedicated_flags(tmp_path, rgb_image, capsys):
+    out = tmp_path / "order"
+    code, _, err = run_cli(capsys, "fit", rgb_image, "--size", 32, "--out", out, *TINY, "--steps", 3,
+                           "--set", "train.steps=2", "--seed", 1, "--set", "seed=5")
+    assert code == 0, err
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["train"]["steps"] == 2 and config["seed"] == 5
+
+
+def test_fit_many_takes_the_same_overrides(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(2):
+        write_png(images / f"im{index}.png", np.roll(smooth_rgb(32, 32), 3 * index, axis=1))
+    common = ("--steps", 2, "--quiet", "--device", "cpu", "--full-size", "--set", "input_width=16",
+              "--set", "hidden_width=8", "--set", "band_fraction=0.3", "--set", "train.log_every=1",
+              "--set", "seed=2")
+    code, _, err = run_cli(capsys, "fit-many", images, "--out", tmp_path / "runs", *common)
+    assert code == 0, err
+    for name in ("im0", "im1"):
+        config = yaml.safe_load((tmp_path / "runs" / name / "config.yaml").read_text())
+        assert config["train"]["log_every"] == 1 and config["seed"] == 2 and config["options"]["hidden_width"] == 8
+        assert config["signal"]["size"] == 32
+        assert len((tmp_path / "runs" / name / "log.csv").read_text().splitlines()) == 3
+    code, _, err = run_cli(capsys, "fit-many", images, "--out", tmp_path / "x", *common, "--set", "signal.start=1")
+    assert_one_line_error(code, err, "signal.size")
+    assert not (tmp_path / "x").exists()
 
 
 def test_parse_overrides():

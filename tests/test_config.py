@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
 from sinetune import RunConfig, SignalConfig, SinetuneError, SirenOptions, TrainOptions, TunerOptions
-from sinetune.config import config_from_dict, config_to_dict, load_config, save_config
+from sinetune import config as config_module
+from sinetune.config import apply_overrides, config_from_dict, config_to_dict, load_config, override_path, save_config
 
 TUNER_CONFIG = RunConfig(
     signal=SignalConfig(path="/data/kodim03.png", size=64),
@@ -120,3 +123,57 @@ def test_load_config_file_errors(tmp_path):
     (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(SinetuneError, match="cannot parse"):
         load_config(tmp_path / "binary.yaml")
+
+
+@pytest.mark.parametrize("key, method, path", [
+    ("train.log_every", "tuner", ("train", "log_every")),
+    ("options.hidden_width", "siren", ("options", "hidden_width")),
+    ("hidden_width", "tuner", ("options", "hidden_width")),
+    ("first_omega", "siren", ("options", "first_omega")),
+    ("log_every", "tuner", ("train", "log_every")),
+    ("size", "tuner", ("signal", "size")),
+    ("seed", "tuner", ("seed",)),
+    ("holdout", "mfn", ("holdout",)),
+    ("device", "tuner", ("device",)),
+])
+def test_override_path(key, method, path):
+    assert override_path(key, method) == path
+
+
+@pytest.mark.parametrize("key, method, fragments", [
+    ("period", "siren", ["unknown key 'period' for method siren", "first_omega", "log_every", "samples", "seed"]),
+    ("trian.steps", "tuner", ["cannot set 'trian.steps'", "options, train, signal"]),
+    ("train.", "tuner", ["cannot set"]),
+    ("method", "tuner", ["method cannot be overridden"]),
+])
+def test_override_path_errors(key, method, fragments):
+    with pytest.raises(SinetuneError) as info:
+        override_path(key, method)
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+def test_a_bare_key_of_two_sections_is_ambiguous(monkeypatch):
+    @dataclasses.dataclass(frozen=True)
+    class Clashing:
+        steps: int = 1
+
+    monkeypatch.setattr(config_module, "_sections", lambda method: {"options": Clashing, "train": TrainOptions})
+    with pytest.raises(SinetuneError, match="'steps' is ambiguous: write options.steps or train.steps"):
+        override_path("steps")
+    assert override_path("train.steps") == ("train", "steps")
+
+
+def test_apply_overrides_copies_and_validation_is_config_from_dict():
+    data = {"method": "siren", "options": {"hidden_width": 8}, "train": {"steps": 5}}
+    result = apply_overrides(data, {"first_omega": 3000, "train.log_every": 1, "seed": 3, "signal.size": None})
+    assert data == {"method": "siren", "options": {"hidden_width": 8}, "train": {"steps": 5}}  # not modified
+    config = config_from_dict(result)
+    assert config.options.hidden_width == 8 and config.options.first_omega == 3000.0
+    assert (config.train.steps, config.train.log_every, config.seed, config.signal.size) == (5, 1, 3, None)
+    with pytest.raises(SinetuneError, match="unknown key.*log_evry.*valid keys: steps, lr"):
+        config_from_dict(apply_overrides({}, {"train.log_evry": 1}))
+    with pytest.raises(SinetuneError, match="wrong type for 'train.log_every'"):
+        config_from_dict(apply_overrides({}, {"train.log_every": "often"}))
+    with pytest.raises(SinetuneError, match="unknown method 'nerf'"):
+        apply_overrides({"method": "nerf"}, {"seed": 1})

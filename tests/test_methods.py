@@ -11,9 +11,9 @@ import torch
 from conftest import build, check_uniform, smooth_and_busy
 
 from sinetune import SinetuneError, SirenOptions, TunerOptions
+from sinetune.constraints import BoundPenalty, ColumnClamp, PositiveBounds
 from sinetune.methods import METHODS, get_method, tuner
 from sinetune.spectral import block_column_bounds, energy_radius
-from sinetune.constraints import BoundPenalty, ColumnClamp, PositiveBounds
 
 
 def test_registry_and_unknown_method():

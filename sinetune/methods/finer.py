@@ -29,10 +29,11 @@ class FinerOptions:
     """FINER hyper-parameters (the released image script's).
 
     Attributes:
-        input_width, hidden_width: widths of the first and the hidden FINER layers.
+        input_width: width of the first FINER layer.
+        hidden_width: width of every hidden FINER layer.
         hidden_layers: FINER layers after the first.
-        first_omega, hidden_omega: ω of the first and the hidden layers (the latter also divides the
-            hidden/head init bound).
+        first_omega: ω of the first layer.
+        hidden_omega: ω of the hidden layers (also divides the hidden/head init bound).
         first_bias_scale: ``k`` of the first-layer bias ``U(−k, k)``; ``None`` = PyTorch's ``U(±1/√d)``.
         alpha_grad: backpropagate through ``α = |z| + 1`` (FINER's default: no).
     """

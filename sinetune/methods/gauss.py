@@ -24,7 +24,8 @@ class GaussOptions:
     """Gauss hyper-parameters (FINER's released script).
 
     Attributes:
-        input_width, hidden_width: widths of the first and the hidden Gaussian layers.
+        input_width: width of the first Gaussian layer.
+        hidden_width: width of every hidden Gaussian layer.
         hidden_layers: Gaussian layers after the first.
         scale: ``s`` (per unit ``z``); the activation is a Gaussian of std ``1/(√2 s)`` in ``z``.
     """

@@ -55,14 +55,17 @@ class Siren2Options:
     layer keeps ω = 30 for audio too (unlike the SIREN audio baseline's 3000).
 
     Attributes:
-        input_width, hidden_width: widths of the first and the hidden sine layers.
+        input_width: width of the first sine layer.
+        hidden_width: width of every hidden sine layer.
         hidden_layers: sine layers after the first (≥ 1: ``W₂`` must exist).
         first_omega: ω of the first layer.
         hidden_omega: ω of the hidden layers, divisor of the SIREN init *and* of both noise scales.
         preset: ``"code"`` (released constants, ζ = SC/C) or ``"paper"`` (audio a = 5, ζ = SC/√C).
         centroid_mode: ``"flattened"`` (the released scripts) or ``"rowwise"`` (the code's 2-D branch).
         centroid: ``ζ`` (after the channel normalisation); ``None``: computed by :func:`prepare`.
-        s0, s1: noise scales (effective units, radians per unit input); ``None``: from ``centroid``.
+        s0: noise scale of the first layer's weights ``W₁`` (effective units, radians per unit input:
+            the stored weights get ``N(0, (s0 / hidden_omega)²)`` noise); ``None``: from ``centroid``.
+        s1: noise scale of the first hidden layer's weights ``W₂``, likewise; ``None``: from ``centroid``.
     """
 
     input_width: int = 256

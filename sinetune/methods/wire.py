@@ -35,7 +35,9 @@ class WireOptions:
     """WIRE hyper-parameters (the released code's image-representation defaults).
 
     Attributes:
-        input_width, hidden_width: *nominal* widths; the layers have ``int(width / √2)`` complex units.
+        input_width: *nominal* width of the first Gabor layer: it has ``int(input_width / √2)`` complex
+            units.
+        hidden_width: *nominal* width of every hidden Gabor layer (``int(hidden_width / √2)`` complex units).
         hidden_layers: Gabor layers after the first.
         omega: ``ω₀`` (frequency of the wavelet, radians per unit ``z``).
         scale: ``s₀`` (inverse width of the Gaussian window, per unit ``z``).
