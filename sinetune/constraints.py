@@ -57,11 +57,16 @@ class PositiveBounds:
 
     @torch.no_grad()
     def apply(self) -> None:
-        self.layer.column_bounds.abs_()
+        self.layer.scaled_bounds.abs_()  # c = ω · scaled_bounds, ω > 0
 
 
 class BoundPenalty:
-    """``λ Σ_j |c_j|`` on a layer's learned column bounds (tuner-spec §3b); gradient ``λ sign(c_j)``."""
+    """``λ Σ_j |c_j|`` on a layer's learned column bounds (tuner-spec §3b); gradient ``λ sign(c_j)``.
+
+    ``λ`` weighs the bounds in effective units (radians per unit activation) against the MSE of
+    values in [0, 1]: at the default ``1e-6`` and 256 columns near 1, the term is ``2.6e-4``, about the
+    MSE of a 36 dB fit, so it trims columns the fit does not use without competing with the fit.
+    """
 
     def __init__(self, layer: SineLayer, weight: float):
         _require_mode(layer, "learned", "BoundPenalty")

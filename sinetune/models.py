@@ -143,10 +143,14 @@ class SineLayer(nn.Module):
     optional:
 
     * ``"none"``: plain layer.
-    * ``"clamp"``: a buffer ``column_bounds`` ``c`` (effective units); :class:`sinetune.training.ColumnClamp`
+    * ``"clamp"``: a buffer ``column_bounds`` ``c`` (effective units); :class:`sinetune.constraints.ColumnClamp`
       projects ``|Ŵ_ij| ≤ c_j`` after every optimizer step (tuner-spec §3a).
-    * ``"learned"``: ``Ŵ_ij = c_j tanh(ω V_ij)`` with trainable ``c`` (parameter ``column_bounds``)
-      and raw ``V`` (parameter ``weight``); an L1 penalty on ``c`` is added by the method (§3b).
+    * ``"learned"``: ``Ŵ_ij = c_j tanh(ω V_ij)`` with trainable ``c`` and raw ``V`` (parameter
+      ``weight``); an L1 penalty on ``c`` is added by the method (§3b). Like the weights, ``c`` is
+      *stored divided by ω* (parameter ``scaled_bounds`` ``= c / ω``, the authors' parametrisation;
+      ``column_bounds`` reads ``c``): an Adam step of size ``lr`` on the stored value moves ``c`` by
+      ``ω · lr``, as it moves ``Ŵ``. Stored raw, ``c`` would move at most ``lr`` per step (≈ 0.15 over
+      a 300-step fit at 5e-4) and learned bounds would stay where they started.
 
     Args:
         in_features, out_features: sizes of ``z`` and ``h``.
@@ -185,11 +189,23 @@ class SineLayer(nn.Module):
             self.register_buffer("column_bounds", bounds.clone())
             self.weight = nn.Parameter(inside / self.omega)
         elif bound_mode == "learned":
-            self.column_bounds = nn.Parameter(bounds.clone())
+            self.scaled_bounds = nn.Parameter(bounds / self.omega)
             ratio = (inside / bounds).clamp(-0.999, 0.999)
             self.weight = nn.Parameter(torch.atanh(ratio) / self.omega)
         else:
             raise ValueError(f"unknown bound_mode {bound_mode!r}")
+
+    def __getattr__(self, name: str):
+        if name == "column_bounds" and self.__dict__.get("bound_mode") == "learned":
+            return self.omega * self.scaled_bounds  # c, in effective units (differentiable)
+        return super().__getattr__(name)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before the ω-scaled parametrisation stored learned bounds raw as c
+        old, new = prefix + "column_bounds", prefix + "scaled_bounds"
+        if self.bound_mode == "learned" and old in state_dict and new not in state_dict:
+            state_dict[new] = state_dict.pop(old) / self.omega
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def effective_weight(self) -> torch.Tensor:
         """``Ŵ`` of shape ``(out, in)``: ``ω W``, or ``c_j tanh(ω V_ij)`` for learned bounds."""

@@ -174,7 +174,7 @@ def test_tuner_learned_bounds_build():
                                                  bound_penalty=1e-3, band_fraction=0.3))
     layer = built.field.hidden[0]
     assert layer.bound_mode == "learned"
-    assert "hidden.0.column_bounds" in dict(built.field.named_parameters())
+    assert "hidden.0.scaled_bounds" in dict(built.field.named_parameters())
     effective = layer.effective_weight().detach()
     torch.testing.assert_close(effective, layer.column_bounds.detach() * torch.tanh(30.0 * layer.weight.detach()))
     assert (effective.abs() <= layer.column_bounds.detach()).all()

@@ -59,7 +59,8 @@ def test_sine_layer_learned_mode(generator):
     bias = torch.randn(6, generator=generator)
     layer = SineLayer(4, 6, 30.0, weight, bias, "learned", bounds)
     names = dict(layer.named_parameters())
-    assert set(names) == {"weight", "bias", "column_bounds"}
+    assert set(names) == {"weight", "bias", "scaled_bounds"}  # c stored as c / ω, like W = Ŵ / ω
+    torch.testing.assert_close(layer.scaled_bounds.detach(), bounds / 30.0)
     torch.testing.assert_close(layer.column_bounds.detach(), bounds)
     raw = layer.weight.detach()
     effective = layer.effective_weight().detach()

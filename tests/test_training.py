@@ -13,6 +13,7 @@ from sinetune import SinetuneError, TunerOptions
 from sinetune.constraints import BoundPenalty, ColumnClamp, PositiveBounds
 from sinetune.methods import get_method
 from sinetune.metrics import psnr, psnr_from_mse
+from sinetune.models import SineLayer
 from sinetune.signals import grid_coordinates, load_image
 from sinetune.training import TrainOptions, predict, train
 
@@ -131,10 +132,55 @@ def test_learned_bounds_stay_non_negative_after_every_step(generator):
     assert not torch.equal(built.field.hidden[0].column_bounds.detach(), initial)  # c is trained
 
 
+def test_learned_bounds_move_at_the_weights_pace():
+    """Stored as c / ω, an Adam step of lr moves c by up to ω·lr: over 40 steps at lr 5e-4 the bounds
+    move by far more than the 40 · lr = 0.02 a raw parameter could (and the penalty is tiny)."""
+    built = tuner(TunerOptions(input_width=16, hidden_width=16, bound_mode="learned"))
+    coords, values = random_targets(torch.Generator().manual_seed(1))
+    initial = built.field.hidden[0].column_bounds.detach().clone()
+    train(built.field, coords, values, TrainOptions(steps=40), 5e-4, built.constraints, built.penalties)
+    moved = (built.field.hidden[0].column_bounds.detach() - initial).abs()
+    assert moved.max() > 0.1  # > 5 × what raw storage allows
+
+
+def test_bound_penalty_shrinks_the_bound_of_an_unused_column():
+    """A column whose input is always 0 gets no gradient from the MSE: only λ Σ|c| acts on its bound,
+    which shrinks step after step, while the used columns keep theirs near where the fit wants them."""
+    generator = torch.Generator().manual_seed(0)
+    layer = SineLayer(4, 8, 30.0, 0.3 * torch.randn(8, 4, generator=generator), torch.zeros(8), "learned",
+                      torch.ones(4))
+    head = torch.nn.Linear(8, 1)
+    features = torch.rand(256, 4, generator=generator)
+    features[:, 3] = 0.0  # column 3 is unused
+    target = torch.sin(3 * features[:, :1])
+    penalty = BoundPenalty(layer, 1e-2)
+    optimizer = torch.optim.Adam([*layer.parameters(), *head.parameters()], lr=1e-3)
+    unused = []
+    for _ in range(30):
+        optimizer.zero_grad()
+        (torch.mean((head(layer(features)) - target) ** 2) + penalty()).backward()
+        optimizer.step()
+        PositiveBounds(layer).apply()
+        unused.append(float(layer.column_bounds[3].detach()))
+    assert all(b < a for a, b in zip(unused, unused[1:]))  # shrinks at every step
+    assert unused[-1] < 0.2  # ≈ 1 − 30 · 30 · lr: the ω-scaled step
+    assert layer.column_bounds[:3].detach().min() > unused[-1]
+
+
+def test_checkpoints_with_raw_learned_bounds_still_load():
+    layer = tuner(TunerOptions(input_width=16, hidden_width=8, bound_mode="learned")).field.hidden[0]
+    state = {k: v.clone() for k, v in layer.state_dict().items()}
+    state["column_bounds"] = state.pop("scaled_bounds") * layer.omega  # the old file's key and unit
+    with torch.no_grad():
+        layer.scaled_bounds.zero_()
+    layer.load_state_dict(state)
+    torch.testing.assert_close(layer.column_bounds.detach(), state["column_bounds"])
+
+
 def test_positive_bounds_reflects_negative_values():
     layer = tuner(TunerOptions(input_width=16, hidden_width=8, bound_mode="learned")).field.hidden[0]
     with torch.no_grad():
-        layer.column_bounds.copy_(torch.linspace(-1, 1, 16))
+        layer.scaled_bounds.copy_(torch.linspace(-1, 1, 16) / layer.omega)
     PositiveBounds(layer).apply()
     torch.testing.assert_close(layer.column_bounds.detach(), torch.linspace(-1, 1, 16).abs())
 
@@ -142,12 +188,13 @@ def test_positive_bounds_reflects_negative_values():
 def test_bound_penalty_gradient_is_lambda_sign_c():
     layer = tuner(TunerOptions(input_width=16, hidden_width=8, bound_mode="learned")).field.hidden[0]
     with torch.no_grad():
-        layer.column_bounds.copy_(torch.tensor([0.5, -0.3, 1.0, -2.0] * 4))
+        layer.scaled_bounds.copy_(torch.tensor([0.5, -0.3, 1.0, -2.0] * 4) / layer.omega)
     penalty = BoundPenalty(layer, 0.01)
     value = penalty()
     assert value.item() == pytest.approx(0.01 * 3.8 * 4)
-    (gradient,) = torch.autograd.grad(value, layer.column_bounds)
-    torch.testing.assert_close(gradient, 0.01 * torch.sign(layer.column_bounds.detach()))
+    # λ sign(c) with respect to c; the stored c / ω receives ω times that (chain rule)
+    (gradient,) = torch.autograd.grad(value, layer.scaled_bounds)
+    torch.testing.assert_close(gradient, layer.omega * 0.01 * torch.sign(layer.column_bounds.detach()))
     with pytest.raises(ValueError):
         BoundPenalty(tuner(TunerOptions(input_width=16, hidden_width=8)).field.hidden[0], 1.0)
 
