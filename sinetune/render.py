@@ -1,25 +1,26 @@
-"""Renders of a field: at any resolution or domain, and the figures (and audio) of a run directory."""
+"""Renders of a field: at any resolution or domain, and the figures (and audio) of a run directory.
+
+Figures are built with :class:`matplotlib.figure.Figure` and saved with ``figure.savefig``: no pyplot,
+no global backend switch (importing sinetune leaves the user's matplotlib backend alone), no display needed.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import soundfile
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+from scipy.signal import stft
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import soundfile  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from scipy.signal import stft  # noqa: E402
-from torch import nn  # noqa: E402
-
-from .metrics import gray  # noqa: E402
-from .signals import grid_coordinate_chunks, image_from_array  # noqa: E402
-from .spectral import log_magnitude_spectrum  # noqa: E402
-from .training import EVAL_CHUNK  # noqa: E402
+from .metrics import gray
+from .signals import grid_coordinate_chunks, image_from_array
+from .spectral import log_magnitude_spectrum
+from .training import EVAL_CHUNK
 
 
 def render_field(
@@ -61,30 +62,38 @@ def save_image(values: np.ndarray, path: Path) -> None:
     Image.fromarray(image_from_array(values)).save(path)
 
 
+def new_figure(width: float, height: float, layout: str = "constrained") -> Figure:
+    """An empty ``width × height``-inch figure at 100 dpi, laid out by matplotlib's layout engine.
+
+    A plain :class:`~matplotlib.figure.Figure` (no pyplot state): titles, labels and colour bars are
+    kept inside the canvas when it is saved. ``layout``: ``"constrained"``, or ``"compressed"`` for
+    grids of fixed-aspect images (constrained layout can push their outer labels off the canvas).
+    """
+    return Figure(figsize=(width, height), dpi=100, layout=layout)
+
+
 def save_error(prediction: np.ndarray, target: np.ndarray, path: Path) -> None:
     """Absolute error, mean over channels, as a colour-mapped figure with a colour bar."""
     error = np.abs(prediction - target).mean(axis=-1)
-    figure, axis = plt.subplots(figsize=(5, 4.3), dpi=100)
+    figure = new_figure(5.4, 4.6, layout="compressed")
+    axis = figure.subplots()
     shown = axis.imshow(error, cmap="inferno", vmin=0, vmax=max(float(np.percentile(error, 99.5)), 1e-6))
     axis.set_title("|prediction − target| (mean over channels)")
     axis.axis("off")
     figure.colorbar(shown, ax=axis, fraction=0.046)
-    figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
 
 
 def save_pair(left: np.ndarray, right: np.ndarray, titles: tuple[str, str], path: Path, cmap: str = "gray") -> None:
     """Two 2-D maps side by side with a shared colour scale."""
-    figure, axes = plt.subplots(1, 2, figsize=(9, 4.6), dpi=100)
+    figure = new_figure(9, 4.9, layout="compressed")
+    axes = figure.subplots(1, 2)
     vmax = max(float(left.max()), float(right.max()), 1e-12)
     for axis, image, title in zip(axes, (left, right), titles):
         axis.imshow(image, cmap=cmap, vmin=0, vmax=vmax)
         axis.set_title(title)
         axis.axis("off")
-    figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
 
 
 def save_spectrum(prediction: np.ndarray, target: np.ndarray, path: Path) -> None:
@@ -101,7 +110,8 @@ def save_gradient(predicted: np.ndarray, target: np.ndarray, path: Path) -> None
 def save_curves(history: list[dict[str, float]], path: Path) -> None:
     """Loss and PSNR (train / held-out) against the step."""
     steps = [row["step"] for row in history]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    figure = new_figure(10, 4)
+    left, right = figure.subplots(1, 2)
     left.semilogy(steps, [row["loss"] for row in history])
     left.set_xlabel("step")
     left.set_ylabel("loss")
@@ -114,9 +124,7 @@ def save_curves(history: list[dict[str, float]], path: Path) -> None:
     right.set_ylabel("PSNR (dB)")
     right.legend()
     right.grid(alpha=0.3)
-    figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
 
 
 # --- audio ----------------------------------------------------------------------------------------
@@ -145,8 +153,9 @@ def save_waveform(prediction: np.ndarray, target: np.ndarray, sample_rate: int, 
     """
     target, prediction = target.reshape(-1), prediction.reshape(-1)
     time = np.arange(len(target)) / sample_rate
-    figure = plt.figure(figsize=(11, 7), dpi=100)
-    top = figure.add_subplot(2, 1, 1)
+    figure = new_figure(11, 7)
+    panels = figure.subplot_mosaic([["waveform", "waveform"], ["target", "reconstruction"]])
+    top = panels["waveform"]
     top.plot(time, target, lw=0.6, label="target")
     top.plot(time, prediction, lw=0.6, alpha=0.8, label="reconstruction")
     top.set_xlabel("time (s)")
@@ -155,28 +164,25 @@ def save_waveform(prediction: np.ndarray, target: np.ndarray, sample_rate: int, 
     top.grid(alpha=0.3)
     spectrograms = [_spectrogram_db(x, sample_rate) for x in (target, prediction)]
     vmax = max(float(s[2].max()) for s in spectrograms)
-    for index, ((freqs, times, power), title) in enumerate(zip(spectrograms, ("target", "reconstruction"))):
-        axis = figure.add_subplot(2, 2, 3 + index)
+    for (freqs, times, power), title in zip(spectrograms, ("target", "reconstruction")):
+        axis = panels[title]
         shown = axis.pcolormesh(times, freqs, power, shading="auto", cmap="magma", vmin=vmax - 100, vmax=vmax)
         axis.set_title(f"{title} spectrogram (dB)")
         axis.set_xlabel("time (s)")
         axis.set_ylabel("frequency (Hz)")
         figure.colorbar(shown, ax=axis, fraction=0.046)
-    figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
 
 
 def save_error_waveform(prediction: np.ndarray, target: np.ndarray, sample_rate: int, path: Path) -> None:
     """The error ``prediction − target`` (normalised units) against time in seconds."""
     error = (prediction - target).reshape(-1)
     time = np.arange(len(error)) / sample_rate
-    figure, axis = plt.subplots(figsize=(10, 3.5), dpi=100)
+    figure = new_figure(10, 3.5)
+    axis = figure.subplots()
     axis.plot(time, error, lw=0.6, color="tab:red")
     axis.set_title("prediction − target (peak-normalised units)")
     axis.set_xlabel("time (s)")
     axis.set_ylabel("error")
     axis.grid(alpha=0.3)
-    figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)

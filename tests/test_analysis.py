@@ -1,4 +1,4 @@
-"""Bessel (amplitude–phase) expansion of trained TUNER fields and ``sinetune analyze`` (analysis.py).
+"""Bessel (amplitude–phase) expansion of trained TUNER fields (bessel.py) and ``sinetune analyze`` (analysis.py).
 
 Everything is verified against the network itself: the truncated series evaluated on the grid, the
 FFT of the field over one full period, and a brute-force per-neuron sum.
@@ -17,8 +17,8 @@ from scipy.special import jv
 
 import sinetune
 from sinetune import Signal, SinetuneError, TrainOptions, TunerOptions
-from sinetune.analysis import (
-    analyze_run,
+from sinetune.analysis import analyze_run
+from sinetune.bessel import (
     bessel_amplitudes,
     bessel_expansion,
     coefficients_at,
