@@ -19,7 +19,7 @@ demo: venv
 	$(BIN)/sinetune fit astronaut --size 256 --steps 300
 
 test: venv
-	$(BIN)/ruff check sinetune tests
+	$(BIN)/ruff check sinetune tests benchmarks
 	$(BIN)/python -m pytest
 
 bench: venv

@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import smooth_rgb, write_png
 
+import sinetune
 from sinetune import SinetuneError, SirenOptions, TunerOptions
 from sinetune.bench import PlainSineNetwork, interleaved_step_seconds, plain_stepper, run_benchmark
 from sinetune.methods import get_method
@@ -41,6 +42,10 @@ def test_benchmark_rows_and_tables(kodak, tmp_path):
     assert report.out_dir == out
     data = json.loads((out / "results.json").read_text())
     rows = data["rows"]
+    # provenance in the header: the version, and the commit when the package runs from a git checkout
+    assert data["written_by"]["sinetune"] == sinetune.__version__
+    commit = data["written_by"]["git_commit"]
+    assert commit is None or (len(commit) == 40 and isinstance(data["written_by"]["git_dirty"], bool))
     assert len(rows) == 2 and [r["method"] for r in rows] == ["tuner", "siren"]
     assert {r["image"] for r in rows} == {"kodim01"}
     for row in rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,26 @@ def number(value: Any, digits: int) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def provenance() -> dict[str, Any]:
+    """Which code wrote a result: ``sinetune`` version, ``git_commit`` of the checkout the package runs
+    from (``None`` outside a git checkout) and ``git_dirty`` (uncommitted changes). Results are written
+    only by ``sinetune bench``; an erratum is a new run, never an edit."""
+    from .. import __version__
+
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"sinetune": __version__, "git_commit": commit, "git_dirty": bool(status) if commit else None}
+
+
 def as_json_row(row: dict[str, Any]) -> dict[str, Any]:
     """numpy scalars → Python floats, so the row serialises."""
     return {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in row.items()}
@@ -64,7 +85,7 @@ def write_report(report: BenchReport, header: dict[str, Any], methods: list[str]
         rows = [r for r in report.rows if r["method"] == method_name and r[item_key] in complete]
         if rows:
             report.means[method_name] = {key: mean([r.get(key) for r in rows]) for key, _, _ in columns}
-    header = {**header, f"{item_key}s_complete": len(complete)}
+    header = {**header, f"{item_key}s_complete": len(complete), "written_by": provenance()}
     summary = f"; means over the {len(complete)} {item_key}s finished by every method" if methods else ""
     lines = [f"{title}{summary}", "",
              f"| {item_key} | method | " + " | ".join(name for _, name, _ in columns) + " |",

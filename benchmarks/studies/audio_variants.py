@@ -7,8 +7,8 @@ with the final PSNR (range 2) and the best PSNR logged every 10 steps.
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/audio_variants.py                      # every variant on speech
-    .venv/bin/python benchmarks/audio_variants.py --clip trumpet --only finer
+    .venv/bin/python benchmarks/studies/audio_variants.py                      # every variant on speech
+    .venv/bin/python benchmarks/studies/audio_variants.py --clip trumpet --only finer
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ options), so the benchmark needs no new run for those signals.
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/band_rule.py                      # data from ../shared/data
-    .venv/bin/python benchmarks/band_rule.py --data /path/to/data
+    .venv/bin/python benchmarks/studies/band_rule.py                      # data from ../shared/data
+    .venv/bin/python benchmarks/studies/band_rule.py --data /path/to/data
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ is applied, as ``sinetune fit`` does.
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/memory_1024.py                            # 1024², batch 65536 vs full
-    .venv/bin/python benchmarks/memory_1024.py --size 512                  # both cases at 512²
-    .venv/bin/python benchmarks/memory_1024.py --full-size 512             # mini-batch at 1024², full batch at 512²
+    .venv/bin/python benchmarks/studies/memory_1024.py                            # 1024², batch 65536 vs full
+    .venv/bin/python benchmarks/studies/memory_1024.py --size 512                  # both cases at 512²
+    .venv/bin/python benchmarks/studies/memory_1024.py --full-size 512   # mini-batch 1024², full batch 512²
 
 Columns: ``baseline`` = peak RSS after imports and loading the image (before the fit); ``peak`` =
 peak RSS of the whole case; ``s/step`` = median optimizer-step time; ``total s`` = the fit's wall time.

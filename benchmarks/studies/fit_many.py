@@ -12,7 +12,7 @@ held-out PSNR (dB) and in any parameter.
 
 Run from the repository root (torch's default thread count, ``OMP_NUM_THREADS`` unset)::
 
-    .venv/bin/python benchmarks/fit_many.py --steps 50
+    .venv/bin/python benchmarks/studies/fit_many.py --steps 50
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ allocation fewer per layer and step. Steps of the two layers are interleaved (me
 rounds of ``--steps`` steps), parameters are checked to agree after the timed steps.
 
 Run from the repository root (BENCHMARKS.md, "speed"):
-    PYTHONPATH=. .venv/bin/python benchmarks/fused_sine.py --size 256 --threads 2
+    PYTHONPATH=. .venv/bin/python benchmarks/studies/fused_sine.py --size 256 --threads 2
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import time
 
 import torch
 
+from sinetune.constraints import ColumnClamp
 from sinetune.methods import get_method
 from sinetune.models import SineLayer
 from sinetune.runtime import tune_cpu_allocator
 from sinetune.signals import load_image
-from sinetune.constraints import ColumnClamp
 
 
 class FusedSine(torch.autograd.Function):

@@ -1,0 +1,47 @@
+"""The study scripts of ``benchmarks/studies`` still run against the package (tiny arguments).
+
+Scripts that read the benchmark data (``../shared/data``) are fed tiny generated data through their
+``--data`` flag; the rest run on tiny sizes. Each must exit 0 and print something.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import smooth_rgb, write_png
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = ROOT / "benchmarks" / "studies"
+
+
+def run_study(name: str, *args, timeout: int = 240) -> str:
+    done = subprocess.run([sys.executable, str(STUDIES / name), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+                                                          "SINETUNE_MALLOC": "system", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip()
+    return done.stdout
+
+
+def test_every_study_is_covered():
+    assert sorted(p.name for p in STUDIES.glob("*.py")) == sorted(
+        ["audio_variants.py", "band_rule.py", "fit_many.py", "fused_sine.py", "memory_1024.py"])
+
+
+def test_fit_many_study(tmp_path):
+    for index in range(2):
+        write_png(tmp_path / f"kodim0{index + 1}.png", smooth_rgb(128, 128))
+    out = run_study("fit_many.py", "--data", tmp_path, "--images", 2, "--size", 128, "--steps", 2, "--width", 64)
+    assert "throughput ratio" in out
+
+
+def test_fused_sine_study():
+    assert run_study("fused_sine.py", "--size", 128, "--threads", 1, "--runs", 1, "--steps", 2)
+
+
+@pytest.mark.parametrize("name", ["audio_variants.py", "band_rule.py", "memory_1024.py"])
+def test_data_studies_parse_their_arguments(name):
+    assert "usage" in run_study(name, "--help")
