@@ -2,15 +2,24 @@
 
 * **PSNR**: ``10 log10(1 / MSE)``, MSE over samples × channels, values in [0, 1], prediction *not*
   clipped (as the TUNER code does).
-* **SSIM**: ``skimage.metrics.structural_similarity`` on the prediction clipped to [0, 1], with
-  ``data_range=1`` and Wang et al.'s Gaussian window (σ = 1.5, population covariance).
+* **SSIM** (``variant="sinetune"``, default): ``skimage.metrics.structural_similarity`` on the
+  prediction clipped to [0, 1], with ``data_range=1`` and Wang et al.'s Gaussian window (σ = 1.5,
+  truncated at 3.5 σ: 11×11, population covariance). ``variant="paper"`` is what the TUNER tech
+  report's tooling (the MR-Net handler, ``log_SSIM``) computes: both images to 8 bit by truncation,
+  ``uint8(float32(x) · 255)`` (prediction clipped to [0, 1] first), then scikit-image's default
+  window — 7×7 uniform, sample covariance — with ``data_range=1`` as that code passes it
+  (:data:`PAPER_SSIM_DATA_RANGE`; scikit-image's own default for uint8 would be 255).
 * **Gradient PSNR** (``variant="sinetune"``, default): both gradients of the BT.709 gray image in
   the same unit, *gray levels per pixel*. Target: Sobel (``skimage.filters.sobel`` along each axis,
   reflect borders) divided by 2, the Sobel gain for a unit ramp. Prediction: the analytic gradient
   ``∂gray/∂x`` of the field (autograd) times the pixel spacing ``2 / (n - 1)``. Both magnitudes are
   divided by the *target's* maximum magnitude, then ``PSNR = 10 log10(1 / MSE)`` over the whole grid.
-  ``variant="paper"`` reproduces the TUNER code exactly: BT.601 gray + Sobel / max for the target,
-  BT.709 gray for the prediction, min–max normalised and quantised to 8 bit, MSE in float16.
+  ``variant="paper"`` reproduces the TUNER code (``log_grad_psnr``): target = BT.601 gray, Sobel
+  magnitude / its max; prediction = the BT.709 analytic magnitude min–max normalised to [0, 255] and
+  *truncated* to 8 bit (what ``PIL.Image.convert("L")`` does to a float image), divided by 255; both
+  maps cast to float16, the squared difference and its mean in float16 (numpy accumulates in
+  float32), ``PSNR = 10 log10(1 / MSE)``. The authors' code also rounds the final dB value to
+  float16 (steps of 1/64 dB between 16 and 32 dB); sinetune reports it unrounded.
 
 Audio (values peak-normalised to [-1, 1], see :func:`sinetune.signals.load_audio`):
 
@@ -76,11 +85,30 @@ def _mse(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tenso
     return float(torch.mean((prediction - target) ** 2))
 
 
-def ssim(prediction: np.ndarray, target: np.ndarray) -> float:
-    """SSIM of ``(H, W, C)`` images in [0, 1] (prediction clipped), Gaussian window σ = 1.5."""
-    return float(structural_similarity(
-        np.clip(prediction, 0, 1).astype(np.float64), target.astype(np.float64), data_range=1.0,
-        channel_axis=-1, gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+#: ``data_range`` of the ``paper`` SSIM: the MR-Net handler passes 1 although its images are uint8.
+PAPER_SSIM_DATA_RANGE = 1.0
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """``uint8(float32(clip(x, 0, 1)) · 255)``: 8 bit by truncation, as the TUNER/MR-Net code converts."""
+    return (np.clip(np.asarray(values, dtype=np.float32), 0, 1) * np.float32(255)).astype(np.uint8)
+
+
+def ssim(prediction: np.ndarray, target: np.ndarray, variant: Literal["sinetune", "paper"] = "sinetune") -> float:
+    """SSIM of ``(H, W, C)`` images in [0, 1], mean over channels (see the module docstring).
+
+    ``"sinetune"``: prediction clipped, float, Gaussian window σ = 1.5, population covariance,
+    ``data_range=1``. ``"paper"``: both images :func:`to_uint8`, 7×7 uniform window, sample covariance,
+    ``data_range=PAPER_SSIM_DATA_RANGE``.
+    """
+    if variant == "sinetune":
+        return float(structural_similarity(
+            np.clip(prediction, 0, 1).astype(np.float64), target.astype(np.float64), data_range=1.0,
+            channel_axis=-1, gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+    if variant == "paper":
+        return float(structural_similarity(to_uint8(target), to_uint8(prediction), data_range=PAPER_SSIM_DATA_RANGE,
+                                           channel_axis=-1))
+    raise ValueError(f"unknown SSIM variant {variant!r}")
 
 
 def gray(values: np.ndarray, weights: tuple[float, float, float] = BT709) -> np.ndarray:
@@ -150,10 +178,12 @@ def gradient_psnr_of_magnitude(
     if variant == "paper":
         target_magnitude = np.hypot(*sobel_gradient(gray(target, BT601)))
         target_map = target_magnitude / max(target_magnitude.max(), 1e-12)
-        span = predicted.max() - predicted.min()
-        predicted = (predicted - predicted.min()) / (span if span > 0 else 1.0)
-        predicted = np.round(predicted * 255.0).astype(np.uint8).astype(np.float64) / 255.0
-        mse = float(np.mean(((predicted - target_map) ** 2).astype(np.float16), dtype=np.float64))
+        magnitude = np.asarray(predicted, dtype=np.float32)
+        span = magnitude.max() - magnitude.min()
+        levels = np.float32(255) * (magnitude - magnitude.min()) / (span if span > 0 else np.float32(1))
+        levels = np.clip(levels, 0, 255).astype(np.uint8)  # truncation, as PIL's float → "L" conversion
+        difference = levels.astype(np.float16) / np.float16(255) - target_map.astype(np.float16)
+        mse = float(np.mean(difference * difference))  # float16 squares; numpy's float16 mean sums in float32
     elif variant == "sinetune":
         target_magnitude = np.hypot(*sobel_gradient(gray(target)))
         scale = max(target_magnitude.max(), 1e-12)

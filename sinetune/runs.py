@@ -292,6 +292,7 @@ def evaluate(fitted: SinusoidalField, signal: Signal, prediction: np.ndarray, ma
         })
     if signal.dim == 2:
         metrics["ssim"] = ssim(prediction, signal.values)
+        metrics["ssim_paper"] = ssim(prediction, signal.values, variant="paper")
         if gradient is None:
             gradient = np.hypot(*field_gradient(fitted, signal.grid_shape, chunk=config.train.eval_chunk))
         metrics["gradient_psnr"] = gradient_psnr_of_magnitude(gradient, signal.values)

@@ -185,17 +185,27 @@ def block_column_bounds(
     frequencies: np.ndarray,
     limits: tuple[int, ...],
     bounds: tuple[float, ...],
+    edge: Literal["lower", "upper"] = "lower",
 ) -> np.ndarray:
     """Per-column bounds ``c_j`` from frequency blocks (tuner-spec.md §3a, §7.1).
 
-    Column ``j`` gets ``bounds[i]`` where ``i`` is the number of ``limits`` strictly below
-    ``max_i |K_j,i|`` (a frequency equal to a limit belongs to the lower block). With one limit
-    ``L`` and bounds ``(c_L, c_H)``: ``c_j = c_L`` if ``max|K_j| ≤ L`` else ``c_H``.
+    Column ``j`` gets ``bounds[i]`` with ``i`` its block index, from ``m_j = max_i |K_j,i|``:
+
+    * ``edge="lower"``: ``i`` = the number of ``limits`` strictly below ``m_j``, so a frequency
+      *equal* to a limit belongs to the lower block (blocks ``(L_i, L_{i+1}]``) — the authors' code
+      (``utils.create_clamps``). With one limit ``L``: ``c_j = c_L`` if ``m_j ≤ L`` else ``c_H``.
+    * ``edge="upper"``: ``i`` = the number of ``limits`` at or below ``m_j``, so a frequency equal to
+      a limit belongs to the upper block (blocks ``[L_i, L_{i+1})``) — the tech report's definition
+      (TR-24-02 §6, "block bounding": ``max(|ω_j^1|, |ω_j^2|) ∈ [L_i, L_{i+1})``). With one limit:
+      ``c_j = c_L`` if ``m_j < L`` else ``c_H``.
+
+    The two differ only for columns with ``m_j`` exactly on a limit.
 
     Args:
         frequencies: ``(n_0, d)`` integer input frequencies.
         limits: increasing block limits in integer units.
         bounds: ``len(limits) + 1`` bounds on the effective weights (radians per unit activation).
+        edge: which block a frequency on a limit belongs to (see above).
 
     Returns:
         ``(n_0,)`` float array of bounds.
@@ -206,8 +216,10 @@ def block_column_bounds(
         raise ValueError(f"bounds must be positive, got {bounds}")
     if list(limits) != sorted(limits):
         raise ValueError(f"limits must be increasing, got {limits}")
+    if edge not in ("lower", "upper"):
+        raise ValueError(f"edge must be 'lower' or 'upper', got {edge!r}")
     magnitude = np.abs(np.asarray(frequencies)).max(axis=1)
-    block = np.searchsorted(np.asarray(limits), magnitude, side="left")
+    block = np.searchsorted(np.asarray(limits), magnitude, side="left" if edge == "lower" else "right")
     return np.asarray(bounds, dtype=np.float64)[block]
 
 

@@ -150,6 +150,38 @@ def test_tuner_column_bounds_follow_the_block_rule():
     assert (magnitude > options.low_range).any() and (magnitude <= options.low_range).any()
 
 
+# max|K_j| = 1, 1, 2, 2, 3, 3: the 2s sit on the block limit
+EDGE_FREQUENCIES = ((1, 0), (0, 1), (2, 0), (1, -2), (3, 1), (0, 3))
+
+
+@pytest.mark.parametrize("edge, expected", [("lower", [1.0, 1.0, 1.0, 1.0, 0.5, 0.5]),
+                                            ("upper", [1.0, 1.0, 0.5, 0.5, 0.5, 0.5])])
+@pytest.mark.parametrize("bound_mode", ["clamp", "learned"])
+def test_tuner_block_edge_decides_the_block_of_a_frequency_on_the_limit(edge, expected, bound_mode):
+    options = TunerOptions(input_width=6, hidden_width=512, input_frequencies=EDGE_FREQUENCIES, block_limits=(2,),
+                           block_bounds=(1.0, 0.5), block_edge=edge, bound_mode=bound_mode)
+    resolved, built = build("tuner", options, grid_shape=(32, 32))
+    assert resolved.block_edge == edge
+    layer = built.field.hidden[0]
+    np.testing.assert_allclose(layer.column_bounds.detach().numpy(), expected)
+    # the init and (clamp) the projection respect the per-column bound: the on-limit columns hold
+    # |Ŵ| ≤ 1.0 under "lower" and ≤ 0.5 under "upper"
+    bounds = torch.tensor(expected)
+    assert (layer.effective_weight().abs() <= bounds + 1e-6).all()
+    assert (layer.effective_weight()[:, 2:4].abs().max() > 0.5) == (edge == "lower")
+    if bound_mode == "clamp":
+        with torch.no_grad():
+            layer.weight.fill_(10.0)
+        ColumnClamp(layer).apply()
+        torch.testing.assert_close(layer.effective_weight()[0], bounds)
+
+
+def test_tuner_block_edge_default_and_validation():
+    assert TunerOptions().block_edge == "lower"  # the authors' code, and every benchmark so far
+    with pytest.raises(SinetuneError, match="block_edge must be lower or upper"):
+        get_method("tuner").resolve(TunerOptions(input_width=16, block_edge="middle"), (32, 32))
+
+
 def test_tuner_head_init():
     _, built = build("tuner", TunerOptions(input_width=16, hidden_width=1024), channels=256)
     check_uniform(built.field.head.weight, math.sqrt(6 / 1024) / 30.0)

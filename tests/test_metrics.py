@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -9,7 +10,17 @@ import pytest
 import torch
 from torch import nn
 
-from sinetune.metrics import BT601, BT709, field_gradient, gradient_psnr, gray, psnr, sobel_gradient, ssim
+from sinetune.metrics import (
+    BT601,
+    BT709,
+    field_gradient,
+    gradient_psnr,
+    gradient_psnr_of_magnitude,
+    gray,
+    psnr,
+    sobel_gradient,
+    ssim,
+)
 from sinetune.signals import grid_coordinates
 
 
@@ -179,3 +190,111 @@ def test_gradient_psnr_paper_variant_differs():
     assert default > 15.0  # the field is the exact signal: only Sobel's discretisation error remains
     with pytest.raises(ValueError, match="variant"):
         gradient_psnr(Quadratic(), target, variant="other")
+
+
+# --- SSIM and the paper variants pinned on hand-made inputs -------------------------------------
+
+def window_ssim(x, y, weights, data_range, sample_covariance):
+    """SSIM of one window from Wang et al.'s definition: weighted means, (co)variances, K1 = 0.01, K2 = 0.03."""
+    mx, my = (weights * x).sum(), (weights * y).sum()
+    vx, vy = (weights * (x - mx) ** 2).sum(), (weights * (y - my) ** 2).sum()
+    cxy = (weights * (x - mx) * (y - my)).sum()
+    if sample_covariance:
+        factor = x.size / (x.size - 1)
+        vx, vy, cxy = factor * vx, factor * vy, factor * cxy
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return (2 * mx * my + c1) * (2 * cxy + c2) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+
+
+def sliding_ssim(x, y, size, weights, data_range, sample_covariance):
+    """Mean SSIM over every window position fully inside the image (what skimage averages), per channel."""
+    height, width = x.shape
+    return np.mean([window_ssim(x[i:i + size, j:j + size], y[i:i + size, j:j + size], weights, data_range,
+                                sample_covariance)
+                    for i in range(height - size + 1) for j in range(width - size + 1)])
+
+
+def test_ssim_paper_variant_is_8_bit_truncation_with_a_7x7_uniform_window():
+    rng = np.random.default_rng(4)
+    levels = rng.integers(0, 256, (9, 9, 2))                # target gray levels
+    predicted_levels = np.clip(levels + rng.integers(-20, 21, levels.shape), 0, 255)
+    target = (levels / 255).astype(np.float32)
+    prediction = (predicted_levels + 0.9) / 255             # truncation keeps predicted_levels
+    prediction[0, 0, 0], prediction[1, 1, 1] = 1.7, -0.4    # clipped to 255 and 0
+    predicted_levels[0, 0, 0], predicted_levels[1, 1, 1] = 255, 0
+    uniform = np.full((7, 7), 1 / 49)
+
+    def expected(pred_levels):
+        return np.mean([sliding_ssim(levels[..., c].astype(float), pred_levels[..., c].astype(float), 7, uniform,
+                                     data_range=1.0, sample_covariance=True) for c in range(2)])
+
+    assert ssim(prediction, target, variant="paper") == pytest.approx(expected(predicted_levels), abs=1e-9)
+    # on a flat patch: truncation maps 100.1 and 100.9 to 100 (SSIM 1; rounding would make a ±1 texture) ...
+    flat = np.full((7, 7, 1), 100 / 255, dtype=np.float32)
+    jitter = np.where(np.indices((7, 7, 1)).sum(axis=0) % 2 == 0, 100.9, 100.1) / 255
+    assert ssim(jitter, flat, variant="paper") == 1.0
+    # ... and a real ±1 level texture costs almost everything, because data_range = 1 makes C2 = 9e-4
+    # gray levels², negligible against a variance of 1/4 level² (with 255 the texture would score ≈ 0.99)
+    texture = np.where(np.indices((7, 7, 1)).sum(axis=0) % 2 == 0, 101, 100)
+    value = ssim(texture / 255, flat, variant="paper")
+    assert value == pytest.approx(window_ssim(np.full((7, 7), 100.0), texture[..., 0].astype(float), uniform, 1.0,
+                                              True), abs=1e-12)
+    assert value < 0.01 < 0.99 < window_ssim(np.full((7, 7), 100.0), texture[..., 0].astype(float), uniform, 255.0,
+                                             True)
+    with pytest.raises(ValueError, match="variant"):
+        ssim(prediction, target, variant="other")
+
+
+def test_ssim_default_is_an_11x11_gaussian_window_with_population_covariance():
+    rng = np.random.default_rng(5)
+    target = rng.random((11, 11, 1))
+    prediction = np.clip(target + 0.1 * rng.standard_normal(target.shape), -0.2, 1.3)
+    prediction[5, 5, 0] = 1.25  # clipped to 1
+    taps = np.exp(-np.arange(-5, 6) ** 2 / (2 * 1.5 ** 2))  # σ = 1.5, truncated at 3.5 σ → radius 5
+    weights = np.outer(taps, taps) / taps.sum() ** 2
+    expected = window_ssim(target[..., 0], np.clip(prediction[..., 0], 0, 1), weights, data_range=1.0,
+                           sample_covariance=False)  # one window: the whole 11×11 image
+    assert ssim(prediction, target) == pytest.approx(expected, abs=1e-9)
+
+
+def test_gradient_psnr_paper_variant_on_a_hand_made_image():
+    """BT.601 Sobel / max target vs BT.709 min–max 8-bit prediction, float16 MSE, from hand arithmetic.
+
+    Target: red ramps along x by ``a`` per pixel, green along y by ``b``; BT.601 gray has slopes
+    ``α = 0.299 a``, ``β = 0.587 b``. Sobel (reflect borders) halves a derivative across the border, so
+    the magnitude is ``2·hypot(α, β)`` inside, ``hypot(α, 2β)`` on the left/right columns, ``hypot(2α, β)``
+    on the top/bottom rows and ``hypot(α, β)`` at the corners; the map is that / its maximum.
+    """
+    height, width, a, b = 5, 6, 0.1, 0.05
+    rows, cols = np.mgrid[0:height, 0:width]
+    target = np.stack([a * cols, b * rows, np.zeros((height, width))], axis=-1)
+    alpha, beta = 0.299 * a, 0.587 * b
+    x_factor = np.where((cols == 0) | (cols == width - 1), 1.0, 2.0)
+    y_factor = np.where((rows == 0) | (rows == height - 1), 1.0, 2.0)
+    target_map = np.hypot(x_factor * alpha, y_factor * beta) / (2 * np.hypot(alpha, beta))
+    # prediction: any magnitude map; min–max to [0, 255] and truncated: level k ↦ ⌊255 k / 29⌋
+    predicted = 0.01 * (rows * width + cols) + 0.3
+    levels = (255 * (rows * width + cols)) // 29
+    squares = [np.float16(np.float16(np.float16(q) / np.float16(255)) - np.float16(t)) ** 2
+               for q, t in zip(levels.ravel(), target_map.ravel())]
+    mse = np.float16(sum(float(s) for s in squares) / len(squares))
+    expected = 10 * math.log10(1 / float(mse))
+    value = gradient_psnr_of_magnitude(predicted, target, variant="paper")
+    assert value == pytest.approx(expected, abs=1e-9)
+    # each ingredient matters: rounding instead of truncating, BT.709 for the target, a float64 MSE
+    rounded = np.round(255 * (rows * width + cols) / 29) / 255
+    assert abs(10 * math.log10(1 / np.mean((rounded - target_map) ** 2)) - value) > 0.01
+    alpha709, beta709 = 0.2126 * a, 0.7152 * b
+    map709 = np.hypot(x_factor * alpha709, y_factor * beta709) / (2 * np.hypot(alpha709, beta709))
+    assert abs(10 * math.log10(1 / np.mean((levels / 255 - map709) ** 2)) - value) > 0.01
+    assert 10 * math.log10(1 / np.mean((levels / 255 - target_map) ** 2)) != value
+
+
+def test_metrics_json_records_both_ssims(fitted_run):
+    result, run_dir, _ = fitted_run
+    written = json.loads((run_dir / "metrics.json").read_text())
+    target = result.signal.values
+    prediction = result.field(result.signal.coords()).detach().numpy().reshape(target.shape)
+    assert written["ssim"] == pytest.approx(ssim(prediction, target), abs=1e-6)
+    assert written["ssim_paper"] == pytest.approx(ssim(prediction, target, variant="paper"), abs=1e-6)
+    assert written["ssim_paper"] != written["ssim"]

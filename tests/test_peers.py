@@ -1,4 +1,4 @@
-"""Peer method recipes (peers-spec §2–§5): SSN, SIREN², FFN, FINER, WIRE, Gauss, MFN.
+"""Peer method recipes (peers-spec §2–§5): SSN, SIREN², FFN, FINER, WIRE, Gauss, MFN, BACON.
 
 Init statistics against each formula, activations on hand inputs, presets, YAML round-trips, the
 bench shape, and a tiny fit per method. Everything is CPU-only and small (≤ 32² images, ≤ 200 steps).
@@ -20,6 +20,7 @@ from sinetune import SinetuneError
 from sinetune.config import RunConfig, config_from_dict, config_to_dict
 from sinetune.methods import (
     METHODS,
+    BaconOptions,
     FfnOptions,
     FinerOptions,
     GaussOptions,
@@ -30,6 +31,7 @@ from sinetune.methods import (
     WireOptions,
     get_method,
 )
+from sinetune.methods import bacon as bacon_module
 from sinetune.methods import siren2 as siren2_module
 from sinetune.methods import ssn as ssn_module
 from sinetune.models import ComplexLinear, FinerLayer, GaborLayer, GaussLayer
@@ -37,7 +39,7 @@ from sinetune.signals import grid_coordinates
 from sinetune.spectral import spectral_centroid
 from sinetune.training import TrainOptions, train
 
-PEERS = ("siren2", "ssn", "ffn", "finer", "wire", "gauss", "mfn")
+PEERS = ("siren2", "ssn", "ffn", "finer", "wire", "gauss", "mfn", "bacon")
 
 
 def smooth_values(size: int) -> np.ndarray:
@@ -58,7 +60,8 @@ def check_normal(tensor: torch.Tensor, std: float, rel: float) -> None:
 # --- registry, bench shape, YAML ----------------------------------------------------------------
 
 def test_registry_lists_every_peer_with_its_documented_lr():
-    expected = {"siren2": 1e-4, "ssn": 1e-3, "ffn": 1e-3, "finer": 5e-4, "wire": 5e-3, "gauss": 5e-3, "mfn": 1e-2}
+    expected = {"siren2": 1e-4, "ssn": 1e-3, "ffn": 1e-3, "finer": 5e-4, "wire": 5e-3, "gauss": 5e-3, "mfn": 1e-2,
+                "bacon": 5e-3}
     for name, lr in expected.items():
         method = get_method(name)
         assert method.name == name and method.default_lr == lr
@@ -86,7 +89,9 @@ def test_every_peer_builds_and_steps_with_the_bench_shape(name):
     result = train(field, coords, values, TrainOptions(steps=2, log_every=1), get_method(name).default_lr)
     assert not result.diverged
     changed = [k for k, v in field.state_dict().items() if not torch.equal(v, before[k])]
-    assert changed and all(v.dtype == torch.float32 for v in field.state_dict().values())  # safetensors-safe
+    # float32 weights; integer frequencies and their float64 angles as in TUNER's encoding (BACON's filters)
+    frozen = ("input_frequencies", "angular_frequencies")
+    assert changed and all(v.dtype == torch.float32 for k, v in field.state_dict().items() if not k.endswith(frozen))
 
 
 ROUND_TRIP = {
@@ -97,6 +102,7 @@ ROUND_TRIP = {
     "wire": WireOptions(omega=10.0, scale=10.0),
     "gauss": GaussOptions(scale=10.0),
     "mfn": MfnOptions(input_width=64, hidden_width=64, weight_scale=2.0),
+    "bacon": BaconOptions(input_width=64, hidden_width=64, input_scales=(0.125, 0.125, 0.25, 0.25, 0.25)),
 }
 
 
@@ -411,6 +417,104 @@ def test_mfn_filters_and_linear_layers_follow_the_formula():
     assert get_method("mfn").resolve(MfnOptions(input_scale=256.0), (32, 32)).input_scale == 256.0
 
 
+# --- BACON ---------------------------------------------------------------------------------------
+
+def test_bacon_filters_and_linear_layers_follow_the_formula():
+    options, built = build("bacon", BaconOptions(input_width=2048, hidden_width=2048, hidden_layers=2,
+                                                 input_scales=(0.25, 0.25, 0.5)), grid_shape=(64, 48), channels=2)
+    # the 48 samples of the smallest axis are one period; f = its samples per period; m_i = round(f s_i / 2)
+    assert options.period == pytest.approx(2 * 48 / 47) and options.max_freq == pytest.approx(48.0)
+    assert bacon_module.filter_limits(options) == [6, 6, 12] and bacon_module.band_limits(options) == [6, 12, 24]
+    field = built.field
+    assert len(field.filters) == 3 and len(field.linears) == 2
+    for filter_, limit in zip(field.filters, (6, 6, 12)):
+        k = filter_.input_frequencies
+        assert k.dtype == torch.int64 and k.shape == (2048, 2) and "input_frequencies" in dict(filter_.named_buffers())
+        assert k.abs().max() == limit and set(k.unique().tolist()) == set(range(-limit, limit + 1))
+        # discrete uniform on {-m, …, m}: variance m (m + 1) / 3
+        assert k.double().var().item() == pytest.approx(limit * (limit + 1) / 3, rel=0.05)
+        torch.testing.assert_close(filter_.angular_frequencies, 2 * math.pi / options.period * k.double())
+        check_uniform(filter_.phases, math.pi, rel=0.1)  # φ ~ U(-π, π), trained
+    assert {name for name, p in field.named_parameters()} == {
+        "filters.0.phases", "filters.1.phases", "filters.2.phases", "linears.0.weight", "linears.0.bias",
+        "linears.1.weight", "linears.1.bias", "head.weight", "head.bias"}  # frequencies are not parameters
+    for linear in (*field.linears, field.head):
+        check_uniform(linear.weight, math.sqrt(6 / 2048), rel=0.05)
+        assert linear.bias.abs().max() <= 1 / math.sqrt(2048)
+    x = torch.rand(7, 2, generator=torch.Generator().manual_seed(3)) * 2 - 1
+
+    def g(i):
+        return torch.sin(x @ field.filters[i].angular_frequencies.float().T + field.filters[i].phases)
+
+    z = g(0)
+    for i, linear in enumerate(field.linears, start=1):
+        z = g(i) * (z @ linear.weight.T + linear.bias)
+    torch.testing.assert_close(field(x), z @ field.head.weight.T + field.head.bias, rtol=1e-4, atol=1e-4)
+
+
+def layer_features(field, coords):
+    """``z_0 … z_L`` of a multiplicative filter field (the recursion its ``forward`` runs)."""
+    features = [field.filters[0](coords)]
+    for filter_, linear in zip(field.filters[1:], field.linears):
+        features.append(filter_(coords) * linear(features[-1]))
+    return features
+
+
+def test_bacon_layer_i_has_no_energy_beyond_its_band_limit():
+    n = 64  # default period 2n/(n-1): the n grid samples are exactly one period, so the DFT does not leak
+    options, built = build("bacon", BaconOptions(input_width=32, hidden_width=32, input_scales=(0.125, 0.125, 0.25,
+                                                                                                0.25, 0.25)),
+                           grid_shape=(n, n))
+    limits = bacon_module.band_limits(options)
+    assert limits == [4, 8, 16, 24, 32]  # the image config's multiscale schedule: f/16, f/8, f/4, 3f/8, f/2
+    field = built.field.double()
+    axis = torch.linspace(-1, 1, n, dtype=torch.float64)
+    grid_y, grid_x = torch.meshgrid(axis, axis, indexing="ij")
+    coords = torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], dim=1)
+    bins = np.abs(np.fft.fftfreq(n, 1 / n))  # signed integer frequency of each DFT bin, in cycles per period
+    band = np.maximum(bins[:, None], bins[None, :])
+    with torch.no_grad():
+        features = layer_features(field, coords)
+        torch.testing.assert_close(field.head(features[-1]), field(coords))
+    for i, (z, limit) in enumerate(zip(features, limits)):
+        power = (np.abs(np.fft.fft2(z.numpy().reshape(n, n, -1), axes=(0, 1))) ** 2).sum(axis=-1)
+        assert power[band > limit].sum() < 1e-20 * power.sum(), f"layer {i} leaks beyond {limit}"
+        if i > 0:  # ... and the band does grow: layer i has energy beyond layer i-1's limit
+            assert power[(band > limits[i - 1]) & (band <= limit)].sum() > 1e-3 * power.sum()
+
+
+def test_bacon_is_deterministic_by_generator_and_its_frequencies_stay_frozen():
+    options = BaconOptions(input_width=16, hidden_width=16, hidden_layers=2)
+    _, first = build("bacon", options, grid_shape=(16, 16), seed=3)
+    _, again = build("bacon", options, grid_shape=(16, 16), seed=3)
+    _, other = build("bacon", options, grid_shape=(16, 16), seed=4)
+    for key, value in first.field.state_dict().items():
+        assert torch.equal(value, again.field.state_dict()[key]), key
+    assert not torch.equal(first.field.filters[0].input_frequencies, other.field.filters[0].input_frequencies)
+    frozen = [f.input_frequencies.clone() for f in first.field.filters]
+    coords = grid_coordinates((16, 16))
+    train(first.field, coords, torch.from_numpy(smooth_values(16).reshape(-1, 3)), TrainOptions(steps=3), 5e-3)
+    assert all(torch.equal(f.input_frequencies, k) for f, k in zip(first.field.filters, frozen))
+    assert not torch.equal(first.field.filters[0].phases, again.field.filters[0].phases)  # phases train
+
+
+def test_bacon_defaults_and_explain():
+    defaults = BaconOptions()
+    assert (defaults.hidden_width, defaults.hidden_layers, defaults.input_scales) == (256, 4, None)
+    options = get_method("bacon").resolve(defaults, (256, 256))
+    # equal scales (the code's BACON class): m = round(256 / 10) = 26 each, 130 > Nyquist 128, as released
+    assert options.input_scales == (0.2,) * 5 and bacon_module.band_limits(options)[-1] == 130
+    line = get_method("bacon").explain(options, (256, 256))
+    assert "26, 52, 78, 104, 130" in line and "Nyquist 128.0; the last is above it by 2.0" in line
+    given = get_method("bacon").resolve(BaconOptions(period=3.0, max_freq=40.0), (256, 256))
+    assert (given.period, given.max_freq) == (3.0, 40.0) and bacon_module.filter_limits(given) == [4] * 5
+    # 1-D (audio): the same rule on the sample axis
+    audio, built = build("bacon", BaconOptions(input_width=8, hidden_width=8, hidden_layers=1), grid_shape=(1001,),
+                         channels=1)
+    assert audio.period == pytest.approx(2 * 1001 / 1000) and bacon_module.band_limits(audio) == [250, 500]
+    assert built.field(torch.linspace(-1, 1, 1001)[:, None]).shape == (1001, 1)
+
+
 # --- resolve validation -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, kwargs, message", [
@@ -424,6 +528,12 @@ def test_mfn_filters_and_linear_layers_follow_the_formula():
     ("gauss", {"scale": 0.0}, "scale"),
     ("mfn", {"weight_scale": 0.0}, "weight_scale"),
     ("siren2", {"preset": "blog", "centroid": 0.1}, "preset"),
+    ("bacon", {"hidden_width": 16}, "must equal hidden_width"),
+    ("bacon", {"input_scales": (0.5, 0.5)}, "input_scales needs hidden_layers \\+ 1 = 5 values"),
+    ("bacon", {"input_scales": (0.2, 0.2, 0.2, 0.2, -0.2)}, "input_scales"),
+    ("bacon", {"max_freq": -1.0}, "max_freq"),
+    ("bacon", {"max_freq": 2.0}, "rounds to 0"),
+    ("bacon", {"period": 0.0}, "period"),
 ])
 def test_resolve_rejects_invalid_options(name, kwargs, message):
     options = dataclasses.replace(get_method(name).options_type(), **kwargs)
@@ -444,6 +554,7 @@ FITS = [
      30.0),                                                                                          # 32.4
     ("gauss", GaussOptions(input_width=32, hidden_width=32, hidden_layers=1, scale=10.0), 32, 5e-3, 30.0),  # 32.4
     ("mfn", MfnOptions(input_width=32, hidden_width=32, hidden_layers=1), 32, 1e-2, 34.0),          # 36.4
+    ("bacon", BaconOptions(input_width=32, hidden_width=32, hidden_layers=3), 32, 1e-2, 27.5),      # 29.8
 ]
 
 

@@ -211,6 +211,30 @@ def test_block_bounds_with_several_limits():
     np.testing.assert_allclose(bounds, [1.2, 1.2, 0.8, 0.8, 0.4, 0.4, 0.1, 0.1])
 
 
+# max|k| = 9, 10 (on the first limit), 11, 20 (on the second), 21, and 10 again from a negative entry
+EDGE_CASES = np.array([[9, 0], [10, -3], [0, 11], [-20, 4], [21, 0], [0, -10]])
+
+
+@pytest.mark.parametrize("edge, expected", [
+    ("lower", [1.0, 1.0, 0.6, 0.6, 0.3, 1.0]),  # blocks (L_i, L_{i+1}]: the authors' create_clamps
+    ("upper", [1.0, 0.6, 0.6, 0.3, 0.3, 0.6]),  # blocks [L_i, L_{i+1}): the tech report
+])
+def test_block_edge_puts_a_frequency_on_a_limit_in_the_chosen_block(edge, expected):
+    bounds = block_column_bounds(EDGE_CASES, (10, 20), (1.0, 0.6, 0.3), edge)
+    np.testing.assert_array_equal(bounds, expected)
+    # off the limits the two conventions agree
+    lower = block_column_bounds(EDGE_CASES, (10, 20), (1.0, 0.6, 0.3))  # default: lower
+    off = np.abs(EDGE_CASES).max(axis=1) % 10 != 0
+    np.testing.assert_array_equal(bounds[off], lower[off])
+
+
+def test_block_edge_default_is_lower_and_is_validated():
+    np.testing.assert_array_equal(block_column_bounds(EDGE_CASES, (10, 20), (1.0, 0.6, 0.3)),
+                                  block_column_bounds(EDGE_CASES, (10, 20), (1.0, 0.6, 0.3), "lower"))
+    with pytest.raises(ValueError, match="edge"):
+        block_column_bounds(EDGE_CASES, (10,), (1.0, 0.6), "middle")
+
+
 @pytest.mark.parametrize("limits, bounds, message", [
     ((10,), (1.0,), "len"),
     ((10,), (1.0, 0.6, 0.3), "len"),

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from ..errors import SinetuneError
-from . import ffn, finer, gauss, mfn, siren, siren2, ssn, tuner, wire
+from . import bacon, ffn, finer, gauss, mfn, siren, siren2, ssn, tuner, wire
+from .bacon import BaconOptions
 from .base import Built, Method
 from .ffn import FfnOptions
 from .finer import FinerOptions
@@ -41,6 +42,8 @@ METHODS: dict[str, Method] = {
                     GaussOptions, gauss.DEFAULT_LR, gauss.resolve, gauss.build),
     "mfn": Method("mfn", "MFN (FourierNet): products of sine filters sin(Ωx + φ) and linear layers",
                   MfnOptions, mfn.DEFAULT_LR, mfn.resolve, mfn.build),
+    "bacon": Method("bacon", "BACON: MFN with frozen integer filter frequencies, layer i band-limited to m_0 + … + m_i",
+                    BaconOptions, bacon.DEFAULT_LR, bacon.resolve, bacon.build, explain=bacon.explain),
 }
 
 
@@ -88,5 +91,5 @@ def build_field(method: str, grid_shape: tuple[int, ...], channels: int = 3, opt
     return built
 
 
-__all__ = ["METHODS", "Built", "FfnOptions", "FinerOptions", "GaussOptions", "Method", "MfnOptions", "Siren2Options",
-           "SirenOptions", "SsnOptions", "TunerOptions", "WireOptions", "build_field", "get_method"]
+__all__ = ["METHODS", "BaconOptions", "Built", "FfnOptions", "FinerOptions", "GaussOptions", "Method", "MfnOptions",
+           "Siren2Options", "SirenOptions", "SsnOptions", "TunerOptions", "WireOptions", "build_field", "get_method"]

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
+from torch import nn
 
 from ..errors import SinetuneError
 from ..models import MultiplicativeFilterField, SineLayer, default_linear, uniform_
@@ -48,13 +50,37 @@ class MfnOptions:
     weight_scale: float = 1.0
 
 
-def resolve(options: MfnOptions, grid_shape: tuple[int, ...]) -> MfnOptions:
-    """Validate; fill ``input_scale`` with the smallest grid side when ``None``."""
+def check_filter_shape(options: MfnOptions | Any) -> None:
+    """The shape rule of every multiplicative filter network (MFN, BACON): ``hidden_width`` positive,
+    ``hidden_layers`` non-negative, ``input_width == hidden_width`` (one-line :class:`SinetuneError`)."""
     if options.hidden_width < 1 or options.hidden_layers < 0:
         raise SinetuneError("hidden_width must be positive, hidden_layers non-negative")
     if options.input_width != options.hidden_width:
-        raise SinetuneError(f"MFN multiplies filters and hidden features element-wise: input_width "
-                            f"({options.input_width}) must equal hidden_width ({options.hidden_width})")
+        raise SinetuneError(f"a multiplicative filter network multiplies filters and hidden features element-wise: "
+                            f"input_width ({options.input_width}) must equal hidden_width ({options.hidden_width})")
+
+
+def filter_network(filters: list[nn.Module], width: int, weight_scale: float, channels: int,
+                   generator: torch.Generator, head_scale: float | None = None) -> MultiplicativeFilterField:
+    """The MFN around ``L + 1`` given filters, its linear layers drawn from ``generator`` in order.
+
+    ``W_i ~ U(±√(weight_scale / H))`` for the ``L`` hidden ``(H, H)`` layers, their biases PyTorch's
+    default; the ``(H, channels)`` head PyTorch's default, or ``U(±√(head_scale / H))`` weights.
+    """
+    linears = []
+    for _ in range(len(filters) - 1):
+        linear = default_linear(width, width, generator)
+        uniform_(linear.weight, math.sqrt(weight_scale / width), generator)
+        linears.append(linear)
+    head = default_linear(width, channels, generator)
+    if head_scale is not None:
+        uniform_(head.weight, math.sqrt(head_scale / width), generator)
+    return MultiplicativeFilterField(filters, linears, head)
+
+
+def resolve(options: MfnOptions, grid_shape: tuple[int, ...]) -> MfnOptions:
+    """Validate; fill ``input_scale`` with the smallest grid side when ``None``."""
+    check_filter_shape(options)
     if options.input_scale is not None and not (options.input_scale > 0 and math.isfinite(options.input_scale)):
         raise SinetuneError(f"input_scale must be a positive number (or null), got {options.input_scale}")
     if not (options.weight_scale > 0 and math.isfinite(options.weight_scale)):
@@ -74,9 +100,4 @@ def build(options: MfnOptions, grid_shape: tuple[int, ...], channels: int, gener
         uniform_(phase, math.pi, generator)
         # SineLayer with ω = 1 is sin(Ω x + φ), storing Ω as its weight and φ as its bias.
         filters.append(SineLayer(dim, width, 1.0, omega * (options.input_scale / math.sqrt(layers + 1)), phase))
-    linears = []
-    for _ in range(layers):
-        linear = default_linear(width, width, generator)
-        uniform_(linear.weight, math.sqrt(options.weight_scale / width), generator)
-        linears.append(linear)
-    return Built(MultiplicativeFilterField(filters, linears, default_linear(width, channels, generator)))
+    return Built(filter_network(filters, width, options.weight_scale, channels, generator))

@@ -9,8 +9,10 @@ Faithful to ``tuner-spec.md`` §1–3 with the documented best readings:
   ``band_rule="spectrum"`` the target's spectrum (:func:`prepare`, issue #4).
 * Hidden sine layer(s) in SIREN convention ``sin(ω_h (W z + b))``; effective weights of the first
   hidden layer ``Ŵ_ij ~ N(0, (0.3 c_j)²)`` with the column bound ``c_j`` of input frequency ``j``.
-* Bounds per *column*: ``c_j = c_L`` for ``max|K_j| ≤ limit`` else ``c_H`` (general vectors allowed),
+* Bounds per *column*: ``c_j = c_L`` for ``max|K_j| ≤ limit`` else ``c_H`` (general vectors allowed;
+  ``block_edge="upper"`` moves ``max|K_j| = limit`` to ``c_H``, the tech report's convention),
   either clamped after every step or learned as ``Ŵ = c_j tanh(ω_h V)`` with ``λ Σ|c_j|``.
+* Named settings: ``TunerOptions()`` is the robust default, :data:`PAPER` the authors' 512² one.
 * Linear output layer, SIREN-uniform ``U(±√(6/n)/ω_h)`` weights, PyTorch-default bias.
 """
 
@@ -34,6 +36,7 @@ from ..spectral import (
     resolution_defaults,
     sample_input_frequencies,
 )
+from ..training import TrainOptions
 from .base import Built, check_band_measure, describe_band, measure_band
 
 DEFAULT_LR = 5e-4
@@ -70,6 +73,12 @@ class TunerOptions:
         bound_mode: ``"clamp"`` (fixed bounds), ``"learned"`` (tanh reparametrisation) or ``"none"``.
         block_limits: increasing limits on ``max|K_j|``; ``None`` = ``(low_range,)``.
         block_bounds: bounds on effective weights per block (``len(block_limits) + 1`` values).
+        block_edge: the block of a frequency whose ``max|K_j|`` equals a limit
+            (:func:`sinetune.spectral.block_column_bounds`). ``"lower"`` (default): blocks
+            ``(L_i, L_{i+1}]``, as the authors' code (``utils.create_clamps``) and every sinetune
+            benchmark so far; ``"upper"``: blocks ``[L_i, L_{i+1})``, the tech report's definition
+            (TR-24-02 §6). The default keeps the code's convention so published numbers stay valid;
+            with the default limit ``l`` the two differ on the ring ``max|K_j| = l`` of the low square.
         deep_bound: bound on effective weights of the 2nd+ hidden layers (``None`` = unbounded).
         bound_penalty: ``λ`` of the learned-bound penalty ``λ Σ_j |c_j|``.
         hidden_init: ``"tuner"`` (Gaussian N(0, (0.3 c_j)²) effective) or ``"siren"`` (uniform).
@@ -97,11 +106,48 @@ class TunerOptions:
     bound_mode: Literal["clamp", "learned", "none"] = "clamp"
     block_limits: tuple[int, ...] | None = None
     block_bounds: tuple[float, ...] = (1.0, 0.4)
+    block_edge: Literal["lower", "upper"] = "lower"
     deep_bound: float | None = 1.0
     bound_penalty: float = 1e-6
     hidden_init: Literal["tuner", "siren"] = "tuner"
     frequency_check: Literal["repair", "strict", "off"] = "repair"
 
+    @classmethod
+    def preset(cls, name: str) -> TunerOptions:
+        """Named settings: ``"robust"`` (= ``TunerOptions()``) or ``"paper"`` (:data:`PAPER`).
+
+        The YAML run config ``sinetune/presets/tuner-paper.yaml`` holds the same options plus
+        :data:`PAPER_TRAIN` (``sinetune fit --config sinetune/presets/tuner-paper.yaml``).
+        """
+        if name not in PRESETS:
+            raise SinetuneError(f"unknown TUNER preset {name!r}; choose one of: {', '.join(PRESETS)}")
+        return PRESETS[name]
+
+
+#: The authors' 512² settings (tuner-spec Appendix A, the Kodak "416 input/hidden neurons" nets of
+#: the poster's table), next to the robust default ``TunerOptions()``:
+#:
+#: * widths ``n_0 = n_1 = 416``, one hidden layer, ``ω_h = 30``, period ``p = 2.1`` (the 2024 configs);
+#: * band ``b = ⌊0.3175 k_nyq⌋``: ``b = N/6`` at ``p = 2.1`` (``k_nyq = p (N − 1)/4``), i.e. 85 at 512²,
+#:   0.317 of Nyquist (the robust default: 0.2); low square ``l = 10`` (the authors' fixed default, not
+#:   resolution-derived), ``ρ = 0.7``;
+#: * clamped column bounds ``c = (1.0, 0.6)`` with the block limit 10 (HEAD config ``bounds: [[1., .6], 1.]``,
+#:   ``block_limits: [10]``; the robust default: ``(1.0, 0.4)`` at the limit ``l``), a limit in the lower
+#:   block as in the code; TUNER hidden init ``N(0, (0.3 c_j)²)``.
+#:
+#: Training (:data:`PAPER_TRAIN`): Adam ``lr = 1e-4``, batches of 65 536 pixels, 1600 steps — the steps
+#: of the 400 epochs of the June-2024 416/416 config at 512² with 5% held out (4 batches per epoch).
+#: sinetune skips a permutation's partial last batch, so each pixel is seen ≈ 420 times, not 400.
+#: Not reproduced: the authors' sampler draws the low square with replacement (duplicates); sinetune's
+#: draws distinct frequencies, so at ``n_0 = 416`` the whole low square (218 rows) is used and the
+#: remaining 196 rows are high.
+PAPER = TunerOptions(input_width=416, hidden_width=416, hidden_layers=1, period=2.1, band_fraction=0.3175,
+                     low_range=10, low_fraction=0.7, hidden_omega=30.0, bound_mode="clamp", block_limits=(10,),
+                     block_bounds=(1.0, 0.6), block_edge="lower", deep_bound=1.0, hidden_init="tuner")
+#: The training settings that go with :data:`PAPER` (see there).
+PAPER_TRAIN = TrainOptions(steps=1600, lr=1e-4, batch_size=65536)
+#: :meth:`TunerOptions.preset` names.
+PRESETS = {"robust": TunerOptions(), "paper": PAPER}
 
 #: ``b = gain · ν · k_nyq`` under the spectrum rule (``ν``: band of ``band_energy`` of the target's energy).
 SPECTRUM_BAND_GAIN = 0.5
@@ -171,7 +217,8 @@ def explain(options: TunerOptions, grid_shape: tuple[int, ...]) -> str:
     bounds = ", ".join(f"{bound:g}" for bound in options.block_bounds)
     return (f"TUNER band-limit b = {options.band_limit} ({options.band_limit / nyquist:.3f} of Nyquist "
             f"{nyquist:.1f}; {why}), low range l = {options.low_range}, column bounds {bounds} "
-            f"(limits {', '.join(map(str, options.block_limits))})")
+            f"(limits {', '.join(map(str, options.block_limits))}, a frequency on a limit in the "
+            f"{options.block_edge} block)")
 
 
 def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
@@ -236,6 +283,8 @@ def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
         raise SinetuneError(f"block_bounds needs {len(limits) + 1} positive values for block_limits {limits}")
     if options.bound_mode not in ("clamp", "learned", "none"):
         raise SinetuneError(f"bound_mode must be clamp, learned or none, got {options.bound_mode!r}")
+    if options.block_edge not in ("lower", "upper"):
+        raise SinetuneError(f"block_edge must be lower or upper, got {options.block_edge!r}")
     return replace(options, band_limit=int(band_limit), low_range=int(low_range),
                    block_limits=tuple(int(v) for v in limits),
                    block_bounds=tuple(float(v) for v in bounds))
@@ -261,7 +310,8 @@ def build(options: TunerOptions, grid_shape: tuple[int, ...], channels: int, gen
     encoding = SpectralEncoding(torch.from_numpy(frequencies), options.period, phases)
 
     column_bounds = torch.from_numpy(
-        block_column_bounds(frequencies, tuple(options.block_limits), tuple(options.block_bounds))).float()
+        block_column_bounds(frequencies, tuple(options.block_limits), tuple(options.block_bounds),
+                            options.block_edge)).float()
     omega = options.hidden_omega
     hidden: list[SineLayer] = []
     constraints, penalties = [], []
