@@ -21,6 +21,7 @@ from sinetune import SirenOptions, TrainOptions, TunerOptions
 from sinetune.config import RunConfig, SignalConfig
 from sinetune.many import fit_many
 from sinetune.methods import (
+    BaconOptions,
     FfnOptions,
     FinerOptions,
     GaussOptions,
@@ -96,6 +97,7 @@ def assert_same_fit(batched, separate):
     ("wire", WireOptions(input_width=16, hidden_width=16, hidden_layers=1), None),  # complex weights
     ("gauss", GaussOptions(input_width=16, hidden_width=16, hidden_layers=1), None),
     ("mfn", MfnOptions(input_width=16, hidden_width=16, hidden_layers=1), 150),
+    ("bacon", BaconOptions(input_width=16, hidden_width=16, hidden_layers=2), None),  # per-signal frozen frequencies
 ])
 def test_fit_many_equals_separate_fits(tmp_path, method, options, batch_size):
     paths = distinct_images(tmp_path)
