@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import typing
 import warnings
@@ -197,7 +198,7 @@ def fit_config(args: argparse.Namespace) -> RunConfig:
     from .config import config_to_dict, load_config
     from .signals import is_audio_path
 
-    data = config_to_dict(load_config(args.config)) if args.config else {}
+    data = config_to_dict(load_config(args.config, require_signal=not args.image)) if args.config else {}
     if args.method:
         if data.get("method") not in (None, args.method):
             data["options"] = {}  # the config's options belong to another method
@@ -231,19 +232,23 @@ def command_fit(args: argparse.Namespace) -> int:
         print(f"derived: {metrics['derived']}")
     if result.signal.kind == "audio":
         shape = f"{metrics['grid_shape'][0]} samples at {metrics['sample_rate']} Hz"
-        quality = f"SNR {metrics['snr']:.2f} dB, LSD {metrics['lsd']:.2f} dB"
+        quality = f"SNR {_num(metrics['snr'])} dB, LSD {_num(metrics['lsd'])} dB"
     else:
         shape = "×".join(map(str, metrics["grid_shape"]))
-        quality = (f"SSIM {metrics.get('ssim', float('nan')):.4f}, "
-                   f"gradient PSNR {metrics.get('gradient_psnr', float('nan')):.2f} dB")
+        quality = f"SSIM {_num(metrics.get('ssim'), '.4f')}, gradient PSNR {_num(metrics.get('gradient_psnr'))} dB"
     print(f"{config.method} on {metrics['signal']} ({shape}, "
-          f"{metrics['steps']} steps, {metrics['seconds_per_step_median']:.3f} s/step): "
-          f"train PSNR {metrics['train_psnr']:.2f} dB, "
-          + (f"held-out PSNR {heldout:.2f} dB, " if heldout is not None else "")
+          f"{metrics['steps']} steps, {_num(metrics['seconds_per_step_median'], '.3f')} s/step): "
+          f"train PSNR {_num(metrics['train_psnr'])} dB, "
+          + (f"held-out PSNR {_num(heldout)} dB, " if heldout is not None else "")
           + quality)
     if metrics["diverged"]:
-        print("warning: the loss became non-finite; the last finite state was kept", file=sys.stderr)
+        print(f"sinetune: warning: {metrics.get('divergence') or 'the fit diverged'}", file=sys.stderr)
     return 0
+
+
+def _num(value: object, spec: str = ".2f") -> str:
+    """A metric as printed: ``n/a`` where metrics.json holds null (non-finite or missing)."""
+    return format(value, spec) if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
 
 
 def command_fit_many(args: argparse.Namespace) -> int:
@@ -292,7 +297,7 @@ def command_fit_many(args: argparse.Namespace) -> int:
     print(f"total: {total:.1f} s for {len(results)} signals (training {train_seconds:.1f} s; the rest is "
           f"loading, evaluation and writing run directories)")
     if any(result.metrics["diverged"] for result in results):
-        print("warning: a loss became non-finite; those signals kept their last finite state", file=sys.stderr)
+        print("sinetune: warning: some fits diverged (see divergence in their metrics.json)", file=sys.stderr)
     return 0
 
 
@@ -384,6 +389,14 @@ def main(argv: list[str] | None = None) -> int:
             return COMMANDS[args.command](args)
     except SinetuneError as error:
         print(f"sinetune: error: {error}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError, OSError) as error:  # out of memory, disk full, ...: one line too
+        from .resources import failure_message
+
+        message = failure_message(error)
+        if message is None:
+            raise
+        print(f"sinetune: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sinetune: interrupted", file=sys.stderr)

@@ -84,6 +84,19 @@ class RunConfig:
     device: Device = "auto"
 
 
+#: Seeds every generator accepts: torch's ``manual_seed`` takes [0, 2^64), numpy's ``default_rng`` ≥ 0.
+SEED_RANGE = (0, 2**64 - 1)
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` if it is an integer in :data:`SEED_RANGE`; a one-line :class:`SinetuneError` otherwise."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise SinetuneError(f"seed must be an integer, got {seed!r}")
+    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise SinetuneError(f"seed must be between {SEED_RANGE[0]} and 2^64 - 1, got {seed}")
+    return seed
+
+
 def _plain(value: Any) -> Any:
     """Dataclasses → dicts, tuples → lists, recursively (what safe_dump accepts)."""
     if dataclasses.is_dataclass(value):
@@ -125,6 +138,8 @@ def _typed(data_class: type, data: Any, where: str) -> Any:
                             f"got {error.value!r}") from None
     except dacite.DaciteError as error:
         raise SinetuneError(f"invalid '{where}' section: {error}") from None
+    except (TypeError, ValueError) as error:  # a collection given as null or as a mapping (dacite's cast)
+        raise SinetuneError(f"invalid value in '{where}': {str(error).splitlines()[0] if str(error) else ''}") from None
 
 
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
@@ -143,8 +158,7 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     seed = data.get("seed", 0)
     if not isinstance(holdout, (int, float)) or isinstance(holdout, bool):
         raise SinetuneError(f"holdout must be a number, got {holdout!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise SinetuneError(f"seed must be an integer, got {seed!r}")
+    check_seed(seed)
     return RunConfig(
         signal=_typed(SignalConfig, data.get("signal"), "signal"),
         method=method.name,
@@ -223,8 +237,11 @@ def save_config(config: RunConfig, path: Path) -> None:
     Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read a YAML run config (one-line :class:`SinetuneError` on any problem)."""
+def load_config(path: str | Path, require_signal: bool = False) -> RunConfig:
+    """Read a YAML run config (one-line :class:`SinetuneError` on any problem, an empty file included).
+
+    ``require_signal``: the file must name the signal (``signal.path``) rather than take the default.
+    """
     path = Path(path)
     if not path.is_file():
         raise SinetuneError(f"no such config file: {path}")
@@ -233,4 +250,9 @@ def load_config(path: str | Path) -> RunConfig:
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise SinetuneError(f"cannot parse {path}: {first_line}") from None
-    return config_from_dict(data or {})
+    if data is None:
+        raise SinetuneError(f"config file {path} is empty; write at least 'signal: {{path: photo.png}}'")
+    if require_signal and not (isinstance(data, dict) and isinstance(data.get("signal"), dict)
+                               and data["signal"].get("path")):
+        raise SinetuneError(f"config {path} has no signal.path; give the SIGNAL to fit")
+    return config_from_dict(data)

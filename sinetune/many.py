@@ -17,6 +17,7 @@ time here. On a CPU batching saves per-fit overheads, not arithmetic (measured t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import torch
 from .config import RunConfig, SignalConfig
 from .errors import SinetuneError
 from .methods import get_method
+from .resources import check_fit_memory
 from .runs import FitResult, PreparedFit, finish_fit, prepare_fit, prepare_run_dir
 from .signals import Signal, load_signal
 from .stacking import rebind, stack_fields, unstack_into
@@ -120,11 +122,6 @@ def fit_many(
         if repeated:
             raise SinetuneError(f"two signals share the name {repeated[0]!r}; their run directories would collide")
         run_dirs = [Path(out) / name for name in names]
-        for path in run_dirs:  # refuse before fitting anything
-            if path.exists() and not path.is_dir():
-                raise SinetuneError(f"output path exists and is not a directory: {path}")
-            if path.exists() and any(path.iterdir()) and not overwrite:
-                raise SinetuneError(f"run directory {path} already exists; pass --overwrite to replace it")
 
     prepared: list[PreparedFit] = []
     for item, signal in zip(signals, loaded):
@@ -143,13 +140,15 @@ def fit_many(
         raise SinetuneError("the signals' fits do not share one hold-out split and generator state; "
                             "fit them separately")
     size_of_group = len(prepared) if group_size is None else group_size
+    check_fit_memory(reference, min(size_of_group, len(prepared)), hint="batch fewer signals at once with --group N")
     results = []
-    for start in range(0, len(prepared), size_of_group):
-        group = prepared[start:start + size_of_group]
-        trained = train_prepared(group, progress)
-        for entry, result, run_dir in zip(group, trained, run_dirs[start:start + size_of_group]):
-            directory = prepare_run_dir(run_dir, overwrite) if run_dir is not None else None
-            results.append(finish_fit(entry, result, directory, {"batched_signals": len(group)}))
+    with ExitStack() as held:  # every run directory locked and checked before anything is fitted
+        directories = [held.enter_context(prepare_run_dir(path, overwrite)) for path in run_dirs]
+        for start in range(0, len(prepared), size_of_group):
+            group = prepared[start:start + size_of_group]
+            trained = train_prepared(group, progress)
+            for entry, result, run_dir in zip(group, trained, directories[start:start + size_of_group]):
+                results.append(finish_fit(entry, result, run_dir, {"batched_signals": len(group)}))
     return results
 
 

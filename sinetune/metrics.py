@@ -94,13 +94,20 @@ def to_uint8(values: np.ndarray) -> np.ndarray:
     return (np.clip(np.asarray(values, dtype=np.float32), 0, 1) * np.float32(255)).astype(np.uint8)
 
 
+#: The smallest image side SSIM is defined on (skimage's 7-px window; both variants need it).
+SSIM_MIN_SIDE = 7
+
+
 def ssim(prediction: np.ndarray, target: np.ndarray, variant: Literal["sinetune", "paper"] = "sinetune") -> float:
     """SSIM of ``(H, W, C)`` images in [0, 1], mean over channels (see the module docstring).
 
     ``"sinetune"``: prediction clipped, float, Gaussian window σ = 1.5, population covariance,
     ``data_range=1``. ``"paper"``: both images :func:`to_uint8`, 7×7 uniform window, sample covariance,
-    ``data_range=PAPER_SSIM_DATA_RANGE``.
+    ``data_range=PAPER_SSIM_DATA_RANGE``. NaN (``null`` in metrics.json) for an image thinner than
+    :data:`SSIM_MIN_SIDE` pixels.
     """
+    if min(target.shape[:2]) < SSIM_MIN_SIDE:
+        return float("nan")
     if variant == "sinetune":
         return float(structural_similarity(
             np.clip(prediction, 0, 1).astype(np.float64), target.astype(np.float64), data_range=1.0,

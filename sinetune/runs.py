@@ -3,15 +3,13 @@
 A run directory holds ``config.yaml`` (re-runs the same fit), ``metrics.json``,
 ``model.safetensors``, ``log.csv`` and, for an image, the PNGs ``reconstruction``, ``error``,
 ``spectrum``, ``gradient`` and ``curves``; for audio, ``reconstruction.wav`` (original rate and
-amplitude) and the PNGs ``waveform``, ``error`` and ``curves``.
+amplitude) and the PNGs ``waveform``, ``error`` and ``curves``; ``manifest.json``, written last, marks
+it complete (run directories are written atomically and locked: :mod:`sinetune.rundir`).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,37 +17,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import load_field, save_field
-from .config import RunConfig, SignalConfig, config_to_dict, load_config, save_config
+from .checkpoint import load_field
+from .config import RunConfig, SignalConfig, check_seed, config_to_dict, load_config
+from .divergence import divergence_reason
 from .errors import SinetuneError
 from .evaluation import evaluate
 from .methods import Built, build_field, get_method
-from .metrics import (
-    AUDIO_DATA_RANGE,
-    field_gradient,
-    gray,
-    sobel_gradient,
-)
+from .metrics import AUDIO_DATA_RANGE, field_gradient
 from .models import SinusoidalField
-from .render import (
-    render_field,
-    save_audio,
-    save_curves,
-    save_error,
-    save_error_waveform,
-    save_gradient,
-    save_image,
-    save_spectrum,
-    save_waveform,
+from .render import render_field, save_audio, save_image
+from .resources import check_fit_memory
+from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these names stay importable here)
+    AUDIO_RUN_FILES,
+    RUN_FILES,
+    PendingRun,
+    check_output_file,
+    check_run_dir,
+    commit_run,
+    default_run_dir,
+    prepare_run_dir,
+    write_run,
 )
 from .signals import Signal, holdout_mask, load_signal
 from .training import EVAL_CHUNK, TrainOptions, TrainResult, train
-
-RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.png",
-             "error.png", "spectrum.png", "gradient.png", "curves.png")
-#: The files of an audio run directory.
-AUDIO_RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.wav",
-                   "waveform.png", "error.png", "curves.png")
 
 
 @dataclass
@@ -86,29 +76,6 @@ def resolve_device(device: str) -> torch.device:
     if device not in ("cpu", "cuda"):
         raise SinetuneError(f"device must be auto, cpu or cuda, got {device!r}")
     return torch.device(device)
-
-
-def prepare_run_dir(path: Path, overwrite: bool) -> Path:
-    """Create ``path`` for a new run; an existing non-empty directory needs ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise SinetuneError(f"output path exists and is not a directory: {path}")
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise SinetuneError(f"run directory {path} already exists; pass --overwrite to replace it")
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def default_run_dir(root: Path, signal_name: str, method: str) -> Path:
-    """``root/NAME-METHOD``, or ``…-2``, ``…-3`` if taken (never an existing directory)."""
-    base = Path(root) / f"{signal_name}-{method}"
-    candidate, index = base, 1
-    while candidate.exists():
-        index += 1
-        candidate = base.with_name(f"{base.name}-{index}")
-    return candidate
 
 
 @dataclass
@@ -152,6 +119,7 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     """
     config.train.validate()
     config.signal.validate()
+    check_seed(config.seed)
     if not 0 <= config.holdout < 1:
         raise SinetuneError(f"holdout must be in [0, 1), got {config.holdout}")
     device = resolve_device(config.device)
@@ -177,12 +145,18 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     built.field.to(device)
     mask = holdout_mask(math.prod(signal.grid_shape), config.holdout,
                         np.random.default_rng([config.seed, 1]))
-    return PreparedFit(config, signal, built, generator, mask, device)
+    prepared = PreparedFit(config, signal, built, generator, mask, device)
+    check_fit_memory(prepared)  # refuse (suggesting --batch-size) before any sample is trained
+    return prepared
 
 
-def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | None = None,
+def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | PendingRun | None = None,
                extra_metrics: dict[str, Any] | None = None) -> FitResult:
     """Evaluate a trained field (``prepared.built.field``) and write its run directory (if given).
+
+    ``run_dir``: a :class:`~sinetune.rundir.PendingRun` (locked since before training), or a path
+    (locked and written here); either way the run appears there complete or not at all.
+    ``metrics["diverged"]`` follows :mod:`sinetune.divergence`, ``metrics["divergence"]`` says why.
 
     ``extra_metrics`` are added to ``metrics.json`` (e.g. ``batched_signals`` from :mod:`sinetune.many`).
     """
@@ -198,9 +172,12 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | None
     if explain is not None:  # the signal-derived choices and the rule behind them, for the user to read
         metrics["derived"] = explain(config.options, signal.grid_shape)
     metrics.update(extra_metrics or {})
-    result = FitResult(fitted, config, metrics, trained.history, signal, prepared.mask, run_dir)
+    zero_field_loss = float(np.mean(np.square(signal.values.reshape(-1, signal.channels)[~prepared.mask])))
+    metrics["divergence"] = divergence_reason(trained.history, zero_field_loss, trained.diverged)
+    metrics["diverged"] = metrics["divergence"] is not None
+    result = FitResult(fitted, config, metrics, trained.history, signal, prepared.mask)
     if run_dir is not None:
-        result.paths = write_run(run_dir, result, prediction, gradient)
+        result.run_dir, result.paths = commit_run(run_dir, lambda d: write_run(d, result, prediction, gradient))
     return result
 
 
@@ -216,7 +193,8 @@ def run(
     Args:
         config: the run description (:class:`~sinetune.config.RunConfig`).
         out: run directory; must not exist (or be empty) unless ``overwrite``. ``None``: write nothing.
-        overwrite: replace an existing run directory.
+            Locked for the whole fit and written atomically (:mod:`sinetune.rundir`).
+        overwrite: replace an existing run directory (a sinetune run only, once the new one is complete).
         progress: show a progress bar.
         signal: an already loaded signal (skips loading ``config.signal``).
 
@@ -225,55 +203,13 @@ def run(
     """
     prepared = prepare_fit(config, signal)
     config = prepared.config
-    run_dir = prepare_run_dir(Path(out), overwrite) if out is not None else None
-    coords, values, heldout = prepared.training_data()
-    built = prepared.built
-    trained = train(built.field, coords, values, config.train, config.train.lr, built.constraints,
-                    built.penalties, heldout=heldout, generator=prepared.generator, progress=progress,
-                    data_range=prepared.data_range)
-    return finish_fit(prepared, trained, run_dir)
-
-
-def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray,
-              gradient: np.ndarray | None = None) -> dict[str, Path]:
-    """Write every run file (:data:`RUN_FILES`, or :data:`AUDIO_RUN_FILES` for audio); returns name → path."""
-    signal = result.signal
-    audio = signal.kind == "audio"
-    paths = {name.split(".")[0]: run_dir / name for name in (AUDIO_RUN_FILES if audio else RUN_FILES)}
-    save_config(result.config, paths["config"])
-    paths["metrics"].write_text(json.dumps(_finite(result.metrics), indent=2) + "\n")
-    save_field(result.field, paths["model"], result.config.method, signal.grid_shape, signal.channels,
-               signal.sample_rate if audio else None, signal.scale)
-    with paths["log"].open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["step", "loss", "train_psnr", "heldout_psnr", "elapsed_s"])
-        writer.writeheader()
-        writer.writerows(result.history)
-    target = signal.values
-    if audio:
-        save_audio(prediction, paths["reconstruction"], signal.sample_rate, signal.scale)
-        save_waveform(prediction, target, signal.sample_rate, paths["waveform"])
-        save_error_waveform(prediction, target, signal.sample_rate, paths["error"])
-        save_curves(result.history, paths["curves"])
-        return paths
-    save_image(prediction, paths["reconstruction"])
-    save_error(prediction, target, paths["error"])
-    save_spectrum(prediction, target, paths["spectrum"])
-    if gradient is None:
-        gradient = np.hypot(*field_gradient(result.field, signal.grid_shape, chunk=result.config.train.eval_chunk))
-    save_gradient(gradient, np.hypot(*sobel_gradient(gray(target))), paths["gradient"])
-    save_curves(result.history, paths["curves"])
-    return paths
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN/inf: write them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+    with prepare_run_dir(out, overwrite) as run_dir:  # locked and checked before training
+        coords, values, heldout = prepared.training_data()
+        built = prepared.built
+        trained = train(built.field, coords, values, config.train, config.train.lr, built.constraints,
+                        built.penalties, heldout=heldout, generator=prepared.generator, progress=progress,
+                        data_range=prepared.data_range)
+        return finish_fit(prepared, trained, run_dir)
 
 
 def fit(
@@ -332,12 +268,7 @@ def fit(
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[SinusoidalField, RunConfig, dict]:
     """Load a run directory: ``(field, config, info)`` with ``info`` = method, grid_shape, channels."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise SinetuneError(f"no such run directory: {run_dir}")
-    for name in ("config.yaml", "model.safetensors"):
-        if not (run_dir / name).is_file():
-            raise SinetuneError(f"{run_dir} is not a run directory (missing {name})")
+    run_dir = check_run_dir(run_dir)  # a complete run (its manifest), else one line
     config = load_config(run_dir / "config.yaml")
     fitted, info = load_field(run_dir / "model.safetensors", config.options, resolve_device(device))
     return fitted, config, info
@@ -382,13 +313,15 @@ def render_run(
     if out is None:
         suffix = "" if tuple(domain) == (-1.0, 1.0) else f"-domain{domain[0]:g}_{domain[1]:g}"
         out = Path(run_dir) / f"render-{height}x{width}{suffix}.png"
-    out = Path(out)
+    out = check_output_file(out, IMAGE_RENDER_SUFFIXES, "an image render")
     if out.exists() and not overwrite:
         raise SinetuneError(f"{out} already exists; pass --overwrite to replace it")
     save_image(render_field(fitted, (height, width), domain, chunk), out)
     return out
 
 
+#: The image formats ``render --out`` writes.
+IMAGE_RENDER_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg", ".webp")
 MAX_AUDIO_RENDER = 1 << 26
 
 
@@ -409,9 +342,7 @@ def _render_audio(fitted: SinusoidalField, info: dict, run_dir: str | Path, size
     if out is None:
         suffix = "" if tuple(domain) == (-1.0, 1.0) else f"-domain{domain[0]:g}_{domain[1]:g}"
         out = Path(run_dir) / f"render-{size}{suffix}.wav"
-    out = Path(out)
-    if out.suffix.lower() != ".wav":
-        raise SinetuneError(f"an audio render is written as WAV; give an output path ending in .wav, not {out.name}")
+    out = check_output_file(out, (".wav",), "an audio render (WAV)")
     if out.exists() and not overwrite:
         raise SinetuneError(f"{out} already exists; pass --overwrite to replace it")
     save_audio(render_field(fitted, (size,), domain, chunk), out, render_rate, info.get("scale", 1.0))

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import SinetuneError
+from .resources import check_audio_size, check_image_size, pillow_pixel_limit
 
 #: Built-in images (public domain, shipped inside scikit-image) usable instead of a path.
 BUILTIN_IMAGES = ("astronaut", "camera", "coffee", "chelsea", "rocket")
@@ -196,7 +197,10 @@ def load_image(source: str | Path, size: int | None = None) -> Signal:
         size: if given, resize so the longer side has ``size`` pixels (antialiased).
 
     Palette, RGBA (alpha dropped), 16-bit and grayscale images are converted; grayscale stays one
-    channel. Raises :class:`SinetuneError` with a one-line message on any bad input.
+    channel; an EXIF orientation is applied (the image as a viewer shows it). The size is checked
+    from the header before decoding (:func:`sinetune.resources.check_image_size`: decompression
+    bombs, images above ``SINETUNE_MAX_IMAGE_PIXELS``). Raises :class:`SinetuneError` with a
+    one-line message on any bad input.
     """
     if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
         raise SinetuneError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
@@ -213,12 +217,17 @@ def load_image(source: str | Path, size: int | None = None) -> Signal:
         hint = f" (built-in images: {', '.join(BUILTIN_IMAGES)})" if path.suffix == "" else ""
         _require_file(path, "an image", hint)
         try:
-            with Image.open(path) as image:
-                image.load()
-                values = _pil_to_unit_float(image)
+            with pillow_pixel_limit(), Image.open(path) as image:
+                check_image_size(text, image.width, image.height, len(image.getbands()))  # header only
+                values = _pil_to_unit_float(ImageOps.exif_transpose(image))
+        except SinetuneError:
+            raise
         except UnidentifiedImageError:
             raise SinetuneError(f"not a supported image format: {text}") from None
-        except (OSError, SyntaxError, ValueError) as error:
+        except Image.DecompressionBombError as error:
+            raise SinetuneError(f"image {text} refused before decoding (a decompression bomb, or above "
+                                f"SINETUNE_MAX_IMAGE_PIXELS): {error}") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
             raise SinetuneError(f"cannot read image {text}: {error}") from None
         name, origin = path.stem, str(path.resolve())
     if min(values.shape[:2]) < 2:
@@ -292,6 +301,7 @@ def load_audio(
             count = samples if samples is not None else (
                 int(round(duration * rate)) if duration is not None else total - first)
             count = max(0, min(count, total - first))
+            check_audio_size(text, count, int(handle.channels))  # from the header, before reading
             if first:
                 handle.seek(first)
             data = handle.read(count, dtype="float64", always_2d=True)

@@ -113,10 +113,18 @@ def test_existing_run_dir_is_not_touched(tmp_path, rgb_image, tiny_tuner_options
                      train_options=TrainOptions(steps=2), device="cpu", out=out)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert (out / "keep.txt").read_text() == "precious"
-    # with overwrite the directory is replaced
+    # --overwrite replaces sinetune runs only (issue #12): a folder with foreign files is kept
+    with pytest.raises(SinetuneError, match="not one"):
+        sinetune.fit(str(rgb_image), "tuner", size=None, options=tiny_tuner_options,
+                     train_options=TrainOptions(steps=2), device="cpu", out=out, overwrite=True)
+    assert (out / "keep.txt").read_text() == "precious"
+    # a run is replaced by a new one
+    run = tmp_path / "a-run"
+    first = sinetune.fit(str(rgb_image), "tuner", size=None, options=tiny_tuner_options,
+                         train_options=TrainOptions(steps=2), device="cpu", out=run)
     result = sinetune.fit(str(rgb_image), "tuner", size=None, options=tiny_tuner_options,
-                          train_options=TrainOptions(steps=2), device="cpu", out=out, overwrite=True)
-    assert not (out / "keep.txt").exists() and (out / "config.yaml").is_file() and result.run_dir == out
+                          train_options=TrainOptions(steps=3), device="cpu", out=run, overwrite=True)
+    assert result.run_dir == first.run_dir == run and load_config(run / "config.yaml").train.steps == 3
 
 
 def test_invalid_input_does_not_create_the_run_dir(tmp_path, rgb_image):
@@ -133,7 +141,8 @@ def test_prepare_and_default_run_dir(tmp_path):
         prepare_run_dir(tmp_path / "file", overwrite=True)
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert prepare_run_dir(empty, overwrite=False) == empty  # an empty directory is fine
+    with prepare_run_dir(empty, overwrite=False) as pending:  # an empty directory is fine
+        assert pending.target == empty
     assert default_run_dir(tmp_path, "img", "tuner") == tmp_path / "img-tuner"
     (tmp_path / "img-tuner").mkdir()
     (tmp_path / "img-tuner-2").mkdir()

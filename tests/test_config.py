@@ -47,8 +47,11 @@ def test_saved_yaml_is_plain():
 
 
 def test_defaults_from_an_empty_mapping(tmp_path):
-    (tmp_path / "c.yaml").write_text("")
-    assert load_config(tmp_path / "c.yaml") == RunConfig()
+    (tmp_path / "c.yaml").write_text("")  # an empty file is an error (issue #12), an empty mapping is not
+    with pytest.raises(SinetuneError, match="is empty"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("{}\n")
+    assert load_config(tmp_path / "d.yaml") == RunConfig()
     partial = config_from_dict({"method": "siren", "options": {"input_width": 8}})
     assert partial.options == SirenOptions(input_width=8)
 

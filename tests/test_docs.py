@@ -179,3 +179,21 @@ def test_dedicated_flags_take_their_help_and_type_from_the_dataclasses():
             assert action.help == docs.field_help(sections[section], name), flag
             kind = docs.base_type(docs.field_types(sections[section])[name])
             assert action.type is (None if kind is bool or action.choices else kind), flag
+
+
+def test_every_promise_names_a_test_that_exists():
+    section = README.split("## What sinetune promises")[1].split("\n## ")[0]
+    tests = Path(__file__).resolve().parent
+    current = None
+    named = 0
+    for token in section.replace("`", " ").replace(",", " ").split():
+        if token.startswith("tests/"):
+            current, _, name = token.partition("::")
+        elif token.startswith("::"):
+            name = token[2:]
+        else:
+            continue
+        assert (tests.parent / current).is_file(), current
+        assert not name or f"def {name}(" in (tests.parent / current).read_text(), f"{current}::{name}"
+        named += 1
+    assert named >= 15

@@ -304,10 +304,16 @@ def test_cli_fit_many_errors(tmp_path, capsys):
     assert_one_line_error(code, err, "already exists", "--overwrite")
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["im1"]
     assert (tmp_path / "runs" / "im1" / "keep.txt").read_text() == "mine"
+    # --overwrite replaces sinetune runs only (issue #12): a folder with foreign files is kept
     code, _, err = run_cli(capsys, "fit-many", images, "--out", tmp_path / "runs", "--size", 24, "--overwrite",
                            *common)
-    assert code == 0, err
-    assert not (tmp_path / "runs" / "im1" / "keep.txt").exists()
+    assert_one_line_error(code, err, "not one")
+    assert (tmp_path / "runs" / "im1" / "keep.txt").read_text() == "mine"
+    (tmp_path / "runs" / "im1" / "keep.txt").unlink()
+    for _ in range(2):  # into the empty folder, then over the runs it made
+        code, _, err = run_cli(capsys, "fit-many", images, "--out", tmp_path / "runs", "--size", 24, "--overwrite",
+                               *common)
+        assert code == 0, err
 
 
 def test_keep_best_matches_separate_fits(tmp_path):
