@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="image file, built-in name (astronaut, camera, ...) or sound file (.wav, .flac, .ogg)")
     fit.add_argument("--config", type=Path, metavar="FILE",
                      help="run config YAML (e.g. a saved config.yaml); flags override it")
+    fit.add_argument("--resume", type=Path, metavar="RUN",
+                     help="continue the interrupted fit that was writing the run directory RUN from its last "
+                          "checkpoint (alone, or with --device and --quiet)")
     _add_run_flags(fit, tuple(METHODS), {**RUN_FLAGS, **FIT_FLAGS},
                    out=("DIR", "run directory (default runs/NAME-METHOD[-N])"))
 
@@ -120,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "per image (default runs/many-METHOD[-N])"))
     many.add_argument("--group", type=int, metavar="N", help="batch at most N images at a time (memory; "
                                                              "default all)")
+    many.add_argument("--resume", action="store_true", help="continue an interrupted fit-many given the same "
+                                                            "arguments: keep its finished runs, resume the rest")
 
     render = commands.add_parser("render", help="render a saved run at any resolution or domain")
     render.add_argument("run_dir", type=Path)
@@ -216,15 +221,35 @@ def fit_config(args: argparse.Namespace) -> RunConfig:
     return run_config(args, data, {**RUN_FLAGS, **FIT_FLAGS})
 
 
+def _resume_alone(args: argparse.Namespace) -> None:
+    """``fit --resume`` continues a fit as it was configured: refuse any flag that would change it."""
+    allowed = {"resume", "device", "quiet", "command", "overrides"}
+    given = sorted(name for name, value in vars(args).items()
+                   if name not in allowed and value not in (None, False, [], ()))
+    if given or args.overrides:
+        flag = "--" + (given[0].replace("_", "-") if given else "set")
+        if flag == "--image":
+            flag = "SIGNAL"
+        raise SinetuneError(f"--resume continues the interrupted fit as it was configured; {flag} cannot be given "
+                            f"with it (only --device and --quiet)")
+
+
 def command_fit(args: argparse.Namespace) -> int:
     from .runs import default_run_dir, run
 
-    config = fit_config(args)
-    if args.out is not None:
-        out = args.out
+    if args.resume is not None:
+        from .resume import resume_fit
+
+        _resume_alone(args)
+        result = resume_fit(args.resume, progress=not args.quiet, device=args.device)
     else:
-        out = default_run_dir(Path("runs"), Path(config.signal.path).stem or "signal", config.method)
-    result = run(config, out=out, overwrite=args.overwrite, progress=not args.quiet)
+        config = fit_config(args)
+        if args.out is not None:
+            out = args.out
+        else:
+            out = default_run_dir(Path("runs"), Path(config.signal.path).stem or "signal", config.method)
+        result = run(config, out=out, overwrite=args.overwrite, progress=not args.quiet)
+    config = result.config
     metrics = result.metrics
     heldout = metrics["heldout_psnr"]
     print(f"run directory: {result.run_dir}")
@@ -272,7 +297,8 @@ def command_fit_many(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     results = fit_many(paths, config.method, size=config.signal.size, options=config.options,
                        train_options=config.train, seed=config.seed, holdout=config.holdout, device=config.device,
-                       out=out, overwrite=args.overwrite, progress=not args.quiet, group_size=args.group)
+                       out=out, overwrite=args.overwrite, progress=not args.quiet, group_size=args.group,
+                       resume=args.resume)
     total = time.perf_counter() - started
     first = results[0].metrics
     size = args.group or len(results)
@@ -398,8 +424,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"sinetune: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("sinetune: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # a FitInterrupted (sinetune.train_state) says how to resume
+        hint = getattr(interrupt, "hint", None)
+        saved = f" ({interrupt}; its state is saved: resume with {hint})" if hint else ""
+        print(f"sinetune: interrupted{saved}", file=sys.stderr)
         return 130
 
 

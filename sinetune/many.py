@@ -17,7 +17,7 @@ time here. On a CPU batching saves per-fit overheads, not arithmetic (measured t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,12 @@ from .config import RunConfig, SignalConfig
 from .errors import SinetuneError
 from .methods import get_method
 from .resources import check_fit_memory
-from .runs import FitResult, PreparedFit, finish_fit, prepare_fit, prepare_run_dir
+from .resume import check_same_fit, load_finished
+from .rundir import PendingRun, check_run_dir, resume_path
+from .runs import FitResult, PreparedFit, checkpoint_header, finish_fit, prepare_fit, prepare_run_dir
 from .signals import Signal, load_signal
 from .stacking import rebind, stack_fields, unstack_into
+from .train_state import Checkpointer, checkpointing, read_checkpoint
 from .training import TrainOptions, TrainResult, train
 
 
@@ -46,8 +49,10 @@ def _rebind_all(prepared: list[PreparedFit], stacked: torch.nn.Module, kind: str
     return [rebind(item, prepared[0].built.field, stacked) for item in getattr(prepared[0].built, kind)]
 
 
-def train_prepared(prepared: list[PreparedFit], progress: bool = False) -> list[TrainResult]:
-    """Stack the prepared fields, train them with :func:`~sinetune.training.train`, copy the weights back."""
+def train_prepared(prepared: list[PreparedFit], progress: bool = False, checkpoint: Checkpointer | None = None,
+                   resume: tuple[dict, dict] | None = None) -> list[TrainResult]:
+    """Stack the prepared fields, train them with :func:`~sinetune.training.train` (``checkpoint``,
+    ``resume``: as there), copy the weights back."""
     reference = prepared[0]
     fields = [entry.built.field for entry in prepared]
     stacked = stack_fields(fields)
@@ -58,7 +63,7 @@ def train_prepared(prepared: list[PreparedFit], progress: bool = False) -> list[
     options = reference.config.train
     trained = train(stacked, coords, values, options, options.lr, _rebind_all(prepared, stacked, "constraints"),
                     _rebind_all(prepared, stacked, "penalties"), heldout_pair, generator=reference.generator,
-                    progress=progress, data_range=reference.data_range)
+                    progress=progress, data_range=reference.data_range, checkpoint=checkpoint, resume=resume)
     unstack_into(stacked, fields)
     return trained
 
@@ -81,6 +86,7 @@ def fit_many(
     overwrite: bool = False,
     progress: bool = False,
     group_size: int | None = None,
+    resume: bool = False,
 ) -> list[FitResult]:
     """Fit N signals of equal shape as one batched model; one :class:`FitResult` per signal.
 
@@ -97,6 +103,10 @@ def fit_many(
         group_size: train at most this many signals as one batched model at a time (groups one
             after another, each written when done); ``None`` = all at once. Memory grows with it;
             results do not depend on it.
+        resume: continue an interrupted call with the same arguments: run directories already
+            complete are read back (:func:`sinetune.resume.load_finished`), the group that was
+            training goes on from its checkpoint (kept next to its first run directory while it
+            trains, :mod:`sinetune.train_state`), the rest are fitted. Results equal the uninterrupted call's.
 
     Example::
 
@@ -141,15 +151,60 @@ def fit_many(
                             "fit them separately")
     size_of_group = len(prepared) if group_size is None else group_size
     check_fit_memory(reference, min(size_of_group, len(prepared)), hint="batch fewer signals at once with --group N")
+    groups = [range(start, min(start + size_of_group, len(prepared)))
+              for start in range(0, len(prepared), size_of_group)]
+    done = [resume and path is not None and _complete(path) for path in run_dirs]
+    if out is not None and not resume and not overwrite:
+        for group in groups:
+            if resume_path(run_dirs[group[0]]).exists():
+                raise SinetuneError(f"an interrupted fit-many wrote to {out}; run the same command with --resume to "
+                                    f"continue it, or pass --overwrite to start over")
     results = []
-    with ExitStack() as held:  # every run directory locked and checked before anything is fitted
-        directories = [held.enter_context(prepare_run_dir(path, overwrite)) for path in run_dirs]
-        for start in range(0, len(prepared), size_of_group):
-            group = prepared[start:start + size_of_group]
-            trained = train_prepared(group, progress)
-            for entry, result, run_dir in zip(group, trained, directories[start:start + size_of_group]):
-                results.append(finish_fit(entry, result, run_dir, {"batched_signals": len(group)}))
+    with ExitStack() as held:  # every run directory to write locked and checked before anything is fitted
+        directories = [None if finished else held.enter_context(prepare_run_dir(path, overwrite))
+                       for path, finished in zip(run_dirs, done)]
+        for group in groups:
+            if all(done[b] for b in group):
+                results.extend(load_finished(prepared[b], run_dirs[b]) for b in group)
+                continue
+            results.extend(_fit_group([prepared[b] for b in group], [run_dirs[b] for b in group],
+                                      [directories[b] for b in group], [done[b] for b in group], overwrite,
+                                      progress, resume))
     return results
+
+
+def _complete(path: Path) -> bool:
+    """Whether ``path`` holds a complete run (what ``resume`` reads back instead of fitting)."""
+    try:
+        check_run_dir(path)
+    except SinetuneError:
+        return False
+    return True
+
+
+def _fit_group(group: list[PreparedFit], paths: list[Path | None], directories: list[PendingRun | None],
+               done: list[bool], overwrite: bool, progress: bool, resume: bool) -> list[FitResult]:
+    """Train one group (checkpointed next to its first run directory ``paths[0]``; continued from that
+    checkpoint when resuming) and write its runs; members ``done`` are read back from disk, not rewritten."""
+    first = group[0].config.train
+    target = paths[0]
+    state = None
+    if resume and target is not None and resume_path(target).exists():
+        header, saved, tensors = read_checkpoint(resume_path(target))
+        if len(header["configs"]) != len(group):
+            raise SinetuneError(f"the checkpoint of {target} holds {len(header['configs'])} signals, this group "
+                                f"{len(group)}; run the same command as before (same --group)")
+        for index, entry in enumerate(group):
+            check_same_fit(header, index, entry, str(target))
+        state = (saved, tensors)
+    command = "the same fit-many command with --resume"
+    with checkpointing(target, checkpoint_header(group, overwrite), first.checkpoint_every, first.checkpoint_seconds,
+                       overwrite, resume, command) as checkpointer:
+        with checkpointer.deferring_interrupts() if checkpointer is not None else nullcontext():
+            trained = train_prepared(group, progress, checkpointer, state)
+        return [load_finished(entry, path) if finished
+                else finish_fit(entry, result, directory, {"batched_signals": len(group)})
+                for entry, result, path, directory, finished in zip(group, trained, paths, directories, done)]
 
 
 __all__ = ["fit_many", "train_prepared"]

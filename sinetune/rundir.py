@@ -21,8 +21,10 @@ its leftovers are cleared by the next writer of that target, which first puts ba
 interrupted swap had set aside. :func:`check_run_dir` (used by ``load_run``, so by ``render`` and
 ``analyze``) refuses a directory without a complete manifest.
 
-Checkpoints (issue #12, ``--resume``) are not kept here yet: :attr:`PendingRun.workdir` lives only as
-long as its fit — the next writer deletes a dead writer's workdir in :func:`_recover`.
+:attr:`PendingRun.workdir` lives only as long as its fit — the next writer deletes a dead writer's
+workdir in :func:`_recover`. What survives a killed fit is its training checkpoint,
+``.TARGET.sinetune-resume`` (:func:`resume_path`, :mod:`sinetune.train_state`), which ``--resume``
+continues from; it is deleted once the run is complete.
 """
 
 from __future__ import annotations
@@ -78,11 +80,29 @@ def sibling(target: Path, role: str) -> Path:
     return target.with_name(f".{target.name}.sinetune-{role}")
 
 
+def resume_path(target: str | Path) -> Path:
+    """The training checkpoint of a fit into ``target``: ``.NAME.sinetune-resume`` (:mod:`sinetune.train_state`)."""
+    return sibling(Path(os.path.abspath(target)), "resume")
+
+
+def stale_checkpoint(target: Path) -> bool:
+    """Whether ``target``'s checkpoint is left over from a fit whose run was then completed (a kill
+    between writing the run and deleting the checkpoint): the complete run is newer than it."""
+    checkpoint, manifest = resume_path(target), Path(target) / MANIFEST
+    if not (checkpoint.is_file() and manifest.is_file()):
+        return False
+    try:
+        check_run_dir(target)
+    except SinetuneError:
+        return False
+    return manifest.stat().st_mtime_ns >= checkpoint.stat().st_mtime_ns
+
+
 def default_run_dir(root: Path, signal_name: str, method: str) -> Path:
-    """``root/NAME-METHOD``, or ``…-2``, ``…-3`` if taken (existing, or being written by another fit)."""
+    """``root/NAME-METHOD``, or ``…-2``, ``…-3`` if taken (existing, being written, or resumable)."""
     base = Path(root) / f"{signal_name}-{method}"
     candidate, index = base, 1
-    while os.path.lexists(candidate) or sibling(candidate, "lock").exists():
+    while os.path.lexists(candidate) or sibling(candidate, "lock").exists() or sibling(candidate, "resume").exists():
         index += 1
         candidate = base.with_name(f"{base.name}-{index}")
     return candidate
@@ -195,7 +215,8 @@ def _lock(target: Path) -> int:
 
 
 def _recover(target: Path) -> None:
-    """With the lock held: delete dead writers' workdirs; put back an old run a swap left aside."""
+    """With the lock held: delete dead writers' workdirs; put back an old run a swap left aside;
+    delete a checkpoint whose run was completed after it (:func:`stale_checkpoint`)."""
     for entry in sorted(target.parent.iterdir()):
         if entry.name.startswith(sibling(target, "new-").name):
             shutil.rmtree(entry, ignore_errors=True)
@@ -204,6 +225,8 @@ def _recover(target: Path) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 os.rename(entry, target)
+    if stale_checkpoint(target):
+        resume_path(target).unlink()
 
 
 def write_manifest(run_dir: Path) -> Path:
@@ -381,4 +404,5 @@ def finite(value: Any) -> Any:
 
 
 __all__ = ["AUDIO_RUN_FILES", "MANIFEST", "PendingRun", "RUN_FILES", "check_output_file", "check_run_dir",
-           "commit_run", "default_run_dir", "prepare_run_dir", "protected_reason", "write_manifest", "write_run"]
+           "commit_run", "default_run_dir", "prepare_run_dir", "protected_reason", "resume_path", "write_manifest",
+           "write_run"]

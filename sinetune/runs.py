@@ -9,7 +9,9 @@ it complete (run directories are written atomically and locked: :mod:`sinetune.r
 
 from __future__ import annotations
 
+import contextlib
 import math
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these n
     write_run,
 )
 from .signals import Signal, holdout_mask, load_signal
+from .train_state import checkpointing, fingerprint
 from .training import EVAL_CHUNK, TrainOptions, TrainResult, train
 
 
@@ -202,13 +205,31 @@ def run(
     ``start``/``duration``/``samples`` crop applies) are told apart by the file suffix.
     """
     prepared = prepare_fit(config, signal)
-    config = prepared.config
     with prepare_run_dir(out, overwrite) as run_dir:  # locked and checked before training
+        return train_and_finish(prepared, run_dir, overwrite, progress)
+
+
+def checkpoint_header(prepared: list[PreparedFit], overwrite: bool) -> dict[str, Any]:
+    """What a training checkpoint records to rebuild its fit (:mod:`sinetune.train_state`): the
+    resolved configs, a fingerprint of each signal and the ``overwrite`` the fit was started with."""
+    return {"configs": [config_to_dict(entry.config) for entry in prepared],
+            "fingerprints": [fingerprint(entry.signal.values) for entry in prepared], "overwrite": overwrite}
+
+
+def train_and_finish(prepared: PreparedFit, run_dir: PendingRun | None, overwrite: bool = False,
+                     progress: bool = False, resume: tuple[dict, dict] | None = None) -> FitResult:
+    """Train a prepared fit (checkpointed when it writes ``run_dir``; continued from the checkpoint
+    ``resume``), evaluate it and write its run directory."""
+    config, built = prepared.config, prepared.built
+    target = run_dir.target if run_dir is not None else None
+    command = f"sinetune fit --resume {shlex.quote(str(target))}"
+    with checkpointing(target, checkpoint_header([prepared], overwrite), config.train.checkpoint_every,
+                       config.train.checkpoint_seconds, overwrite, resume is not None, command) as checkpointer:
         coords, values, heldout = prepared.training_data()
-        built = prepared.built
-        trained = train(built.field, coords, values, config.train, config.train.lr, built.constraints,
-                        built.penalties, heldout=heldout, generator=prepared.generator, progress=progress,
-                        data_range=prepared.data_range)
+        with checkpointer.deferring_interrupts() if checkpointer is not None else contextlib.nullcontext():
+            trained = train(built.field, coords, values, config.train, config.train.lr, built.constraints,
+                            built.penalties, heldout=heldout, generator=prepared.generator, progress=progress,
+                            data_range=prepared.data_range, checkpoint=checkpointer, resume=resume)
         return finish_fit(prepared, trained, run_dir)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
@@ -29,6 +29,9 @@ from .constraints import BoundPenalty, ColumnClamp, Constraint, Penalty, Positiv
 from .metrics import psnr_from_mse
 from .models import SinusoidalField
 from .signals import EVAL_CHUNK
+
+if TYPE_CHECKING:
+    from .train_state import Checkpointer
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,12 @@ class TrainOptions:
             evaluated — held-out scoring, the render and the analytic gradient of a run, ``sinetune
             render`` — so those hold ``eval_chunk × width`` activations, not ``N × width``. Results
             do not depend on it beyond float rounding. Optimizer steps use ``batch_size`` instead.
+        checkpoint_every: a fit that writes a run directory also saves its training state every
+            this many steps (``null``: by time only); ``sinetune fit --resume RUN`` continues an
+            interrupted fit from it bit for bit (:mod:`sinetune.train_state`). The state is also
+            saved before the first step, after the last and on Ctrl-C; it is deleted with success.
+        checkpoint_seconds: also save the training state whenever this many seconds passed since
+            the last save (``null``: by steps only). Saving never changes the result.
     """
 
     steps: int = 300
@@ -72,6 +81,8 @@ class TrainOptions:
     cache_encoding: bool = True
     keep_best: bool = False
     eval_chunk: int = EVAL_CHUNK
+    checkpoint_every: int | None = None
+    checkpoint_seconds: float | None = 60.0
 
     def validate(self) -> None:
         from .errors import SinetuneError
@@ -88,6 +99,10 @@ class TrainOptions:
             raise SinetuneError(f"log_every must be positive, got {self.log_every}")
         if self.stop_plateau is not None and self.stop_plateau < 1:
             raise SinetuneError(f"stop_plateau must be a positive number of log steps, got {self.stop_plateau}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise SinetuneError(f"checkpoint_every must be a positive number of steps, got {self.checkpoint_every}")
+        if self.checkpoint_seconds is not None and not self.checkpoint_seconds > 0:
+            raise SinetuneError(f"checkpoint_seconds must be positive, got {self.checkpoint_seconds}")
         if not 0 <= self.plateau_tolerance < 1:
             raise SinetuneError(f"plateau_tolerance must be in [0, 1), got {self.plateau_tolerance}")
 
@@ -235,6 +250,8 @@ def train(
     progress: bool = False,
     on_step: Callable[[int, nn.Module], None] | None = None,
     data_range: float = 1.0,
+    checkpoint: Checkpointer | None = None,
+    resume: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None,
 ) -> TrainResult | list[TrainResult]:
     """Fit ``field`` to ``values`` at ``coords`` with Adam on the MSE (+ penalties).
 
@@ -253,6 +270,11 @@ def train(
         on_step: called as ``on_step(step, field)`` after each step's constraints (for tests, hooks).
         data_range: the value range of the signal, for PSNR: 1 for images in [0, 1], 2 for audio
             in [-1, 1] (:data:`sinetune.metrics.AUDIO_DATA_RANGE`).
+        checkpoint: saves the loop's state when due (:class:`sinetune.train_state.Checkpointer`: before the
+            first step, on its schedule, after the last step, and on a deferred Ctrl-C, after which
+            :class:`sinetune.train_state.FitInterrupted` is raised).
+        resume: ``(state, tensors)`` of a checkpoint (:func:`sinetune.train_state.read_checkpoint`): go on
+            from its step exactly as the interrupted call would have (same ``field`` set-up and options).
 
     Returns:
         A :class:`TrainResult` for one field; a list of ``B`` of them, one per signal, for a stack.
@@ -270,23 +292,40 @@ def train(
         return [w[index] for w in weights] if stacked else list(weights)
 
     optimizer = torch.optim.Adam(trainable, lr=lr)
-    for constraint in constraints:
-        constraint.apply()
     runs = [_SignalRun() for _ in range(count_signals)]
     count = len(coords)
     batch = options.batch_size or count
     batches = MinibatchOrder(count, batch, generator, device)
+    last_good = [p.detach().clone() for p in trainable]  # weights whose loss was evaluated and finite
+    first_step, elapsed, active = 1, 0.0, list(range(count_signals))
+    if resume is not None:  # the saved weights already satisfy the constraints
+        from .train_state import restore
+
+        done, active, elapsed = restore(*resume, field, optimizer, batches, runs, last_good)
+        first_step = done + 1
+    else:
+        for constraint in constraints:
+            constraint.apply()
+        last_good = [p.detach().clone() for p in trainable]
+
+    def save_if_due(step: int) -> None:
+        if checkpoint is None or not checkpoint.due(step, options.steps):
+            return
+        from .train_state import FitInterrupted, snapshot
+
+        checkpoint.save(step, *snapshot(step, field, optimizer, batches, runs, active, last_good, elapsed))
+        if checkpoint.interrupted:
+            raise FitInterrupted(step, options.steps, checkpoint.path)
     forward: Callable[[torch.Tensor], torch.Tensor] = field
     inputs = coords
     if options.cache_encoding and batch >= count and isinstance(field, SinusoidalField):
         with torch.no_grad():
             inputs = field.prepare(coords)
         forward = field.forward_prepared
-    elapsed = 0.0
-    active = list(range(count_signals))
-    last_good = [p.detach().clone() for p in trainable]  # weights whose loss was evaluated and finite
-    bar = tqdm(range(1, options.steps + 1), disable=not progress or None, desc="fit", unit="step",
-               leave=False, dynamic_ncols=True)
+    if first_step == 1:
+        save_if_due(0)
+    bar = tqdm(range(first_step, options.steps + 1), disable=not progress or None, desc="fit", unit="step",
+               leave=False, dynamic_ncols=True, total=options.steps, initial=first_step - 1)
     for step in bar:
         started = time.perf_counter()
         if batch >= count:
@@ -337,6 +376,7 @@ def train(
                             **({"active": len(active)} if stacked else {}))
             if not active:
                 break
+        save_if_due(step)
     bar.close()
     for b in active:
         runs[b].finish(part(trainable, b), part(last_good, b))

@@ -166,7 +166,8 @@ def test_a_killed_fit_leaves_the_previous_run(tmp_path, previous, phase):
     assert leftovers  # the dead writer's workdir (and lock file) ...
     with PendingRun(target, overwrite=True):  # ... are cleared by the next writer, the old run untouched
         pass
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".target.")] == []
+    # what is kept: the training checkpoint, to resume from (tests/test_resume.py)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".target.")] == [".target.sinetune-resume"]
     assert _snapshot(target) == before
 
 
