@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
 
     bench = commands.add_parser("bench", help="run a benchmark and print its table")
-    bench.add_argument("name", help="benchmark name: kodak-256, audio or speed")
+    bench.add_argument("name", help="benchmark name: kodak-256, audio, speed or ttq")
     bench.add_argument("--data", type=Path,
                        help="data directory (default ../shared/data/kodak, ../shared/data/audio for audio)")
     bench.add_argument("--images", help="kodak-256: comma-separated subset, e.g. 03,19,23 (default: all)")
@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--width", type=int, help="network width (default: kodak-256, speed 256; audio 222)")
     bench.add_argument("--stop-psnr", type=float, help="kodak-256: end each fit once its held-out PSNR reaches "
                                                        "this many dB (time to quality)")
+    bench.add_argument("--levers", help="ttq: comma-separated training levers (default: all; "
+                                        "sinetune.bench.ttq.LEVERS)")
     bench.add_argument("--runs", type=int, help="speed: rounds, each timing every variant and the plain "
                                                 "reference (default 5)")
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -339,7 +341,7 @@ def command_render(args: argparse.Namespace) -> int:
 #: ``--out`` apply to every benchmark.
 BENCH_FLAGS = {"--data": "data_dir", "--images": "images", "--clips": "clips", "--seconds": "seconds",
                "--methods": "methods", "--steps": "steps", "--size": "size", "--width": "width", "--runs": "runs",
-               "--stop-psnr": "stop_psnr", "--set": "overrides", "--resume": "resume"}
+               "--stop-psnr": "stop_psnr", "--set": "overrides", "--resume": "resume", "--levers": "levers"}
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -359,6 +361,7 @@ def command_bench(args: argparse.Namespace) -> int:
         overrides.setdefault(method, {})[option] = value
     options: dict[str, object] = {"device": args.device, "out": args.out, "progress": True}
     converted = {"images": _names(args.images), "clips": _names(args.clips), "methods": _names(args.methods),
+                 "levers": _names(args.levers),
                  "overrides": overrides or None, "resume": args.resume or None}
     # flags left out take the benchmark's own defaults; one that does not apply to it is an error
     for flag, key in BENCH_FLAGS.items():

@@ -19,15 +19,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from .constraints import BoundPenalty, ColumnClamp, Constraint, Penalty, PositiveBounds
+from .levers import lr_factor, solve_head
 from .metrics import psnr_from_mse
 from .models import SinusoidalField
+from .runtime import with_fast_allocator
 from .signals import EVAL_CHUNK
 
 if TYPE_CHECKING:
@@ -69,6 +71,14 @@ class TrainOptions:
             saved before the first step, after the last and on Ctrl-C; it is deleted with success.
         checkpoint_seconds: also save the training state whenever this many seconds passed since
             the last save (``null``: by steps only). Saving never changes the result.
+        lr_schedule: ``constant``, or ``cosine``: decay from ``lr`` to ``lr_floor · lr`` over the
+            steps after the warm-up (:func:`sinetune.levers.lr_factor`; a time-to-quality lever).
+        warmup_steps: raise the learning rate linearly from ``lr / warmup_steps`` to ``lr`` over
+            this many first steps (0: none).
+        lr_floor: the cosine schedule's last learning rate, as a fraction of ``lr``.
+        solve_head: at every log step, set the linear head to the least-squares fit of the
+            training samples on the current hidden features (:func:`sinetune.levers.solve_head`;
+            TUNER, SIREN and other sinusoidal fields; a time-to-quality lever).
     """
 
     steps: int = 300
@@ -83,6 +93,10 @@ class TrainOptions:
     eval_chunk: int = EVAL_CHUNK
     checkpoint_every: int | None = None
     checkpoint_seconds: float | None = 60.0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = 0
+    lr_floor: float = 0.0
+    solve_head: bool = False
 
     def validate(self) -> None:
         from .errors import SinetuneError
@@ -103,6 +117,10 @@ class TrainOptions:
             raise SinetuneError(f"checkpoint_every must be a positive number of steps, got {self.checkpoint_every}")
         if self.checkpoint_seconds is not None and not self.checkpoint_seconds > 0:
             raise SinetuneError(f"checkpoint_seconds must be positive, got {self.checkpoint_seconds}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise SinetuneError(f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
+        if self.warmup_steps < 0 or not 0 <= self.lr_floor <= 1:
+            raise SinetuneError("warmup_steps must be ≥ 0 and lr_floor in [0, 1]")
         if not 0 <= self.plateau_tolerance < 1:
             raise SinetuneError(f"plateau_tolerance must be in [0, 1), got {self.plateau_tolerance}")
 
@@ -237,6 +255,7 @@ class _SignalRun:
         return self.best if self.best is not None else self.final
 
 
+@with_fast_allocator  # the allocator setting that makes a step fast, for every caller (sinetune.runtime)
 def train(
     field: nn.Module,
     coords: torch.Tensor,
@@ -350,9 +369,15 @@ def train(
         # Σ_b mean-MSE_b: signal b's parameters get exactly the gradient of its own loss
         objective = loss.sum() if len(active) == count_signals else torch.atleast_1d(loss)[active].sum()
         objective.backward()
+        if options.lr_schedule != "constant" or options.warmup_steps:
+            for group in optimizer.param_groups:
+                group["lr"] = lr * lr_factor(step, options.steps, options.lr_schedule, options.warmup_steps,
+                                             options.lr_floor)
         optimizer.step()
         for constraint in constraints:
             constraint.apply()
+        if options.solve_head and (step % options.log_every == 0 or step == options.steps):
+            solve_head(field, inputs, values, prepared=forward is not field)
         step_time = time.perf_counter() - started
         elapsed += step_time
         for b in active:

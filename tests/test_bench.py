@@ -209,3 +209,22 @@ def test_seconds_to_psnr_is_the_first_logged_step_at_the_target():
     assert seconds_to_psnr(history, 30.0) == 2.0
     assert seconds_to_psnr(history, 32.0) is None
     assert seconds_to_psnr([{"heldout_psnr": float("nan"), "elapsed_s": 1.0}], 30.0) is None
+
+
+def test_ttq_runs_every_lever_after_the_default_and_reports_ratios(kodak, tmp_path, capsys):
+    from conftest import run_cli
+
+    code, out, err = run_cli(capsys, "bench", "ttq", "--data", kodak, "--images", "01", "--methods", "tuner",
+                             "--levers", "solved head,lr ×2", "--steps", 20, "--stop-psnr", 12, "--size", 32,
+                             "--width", 8, "--device", "cpu", "--out", tmp_path / "ttq")
+    assert code == 0, err
+    rows = json.loads((tmp_path / "ttq" / "results.json").read_text())["rows"]
+    assert [row["lever"] for row in rows] == ["default", "solved head", "lr ×2"]
+    default = rows[0]
+    assert default["ratio"] == 1.0 or default["seconds_to_target"] is None
+    for row in rows[1:]:
+        if row["seconds_to_target"] and default["seconds_to_target"]:
+            assert row["ratio"] == pytest.approx(row["seconds_to_target"] / default["seconds_to_target"])
+    assert "tuner: solved head" in out
+    code, _, err = run_cli(capsys, "bench", "ttq", "--data", kodak, "--levers", "magic", "--out", tmp_path / "x")
+    assert code == 2 and "unknown lever" in err

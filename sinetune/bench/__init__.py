@@ -4,6 +4,7 @@
 * ``audio`` — audio fitting on the first second of four clips, SIREN²'s protocol with a 4 × 222 sine
   MLP (:mod:`sinetune.bench.audio`).
 * ``speed`` — training step time against plain PyTorch and the matmul floor (:mod:`sinetune.bench.speed`).
+* ``ttq`` — time to a held-out PSNR target under training levers (:mod:`sinetune.bench.ttq`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from .kodak import run_kodak
 from .reference import SINE_MLPS, PlainSineNetwork, interleaved_step_seconds, plain_stepper
 from .report import BenchReport
 from .speed import run_speed
+from .ttq import run_ttq
 
-RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed}
+RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq}
 BENCHMARKS = tuple(RUNNERS)
 
 
