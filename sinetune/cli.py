@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "per image (default runs/many-METHOD[-N])"))
     many.add_argument("--group", type=int, metavar="N", help="batch at most N images at a time (memory; "
                                                              "default all)")
+    many.add_argument("--cluster", metavar="ray[://ADDRESS]",
+                      help="fit the groups (--group, default 8 signals) as tasks on a Ray cluster: ray (a local "
+                           "instance), ray:auto or ray://HOST:PORT; finished runs are kept, lost groups resumed")
     many.add_argument("--resume", action="store_true", help="continue an interrupted fit-many given the same "
                                                             "arguments: keep its finished runs, resume the rest")
 
@@ -296,6 +299,8 @@ def command_fit_many(args: argparse.Namespace) -> int:
                             "(--size) applies")
     paths = find_signals(args.sources)
     out = args.out if args.out is not None else default_run_dir(Path("runs"), "many", config.method)
+    if args.cluster is not None:
+        return _fit_many_on_cluster(args, config, paths, out)
     started = time.perf_counter()
     results = fit_many(paths, config.method, size=config.signal.size, options=config.options,
                        train_options=config.train, seed=config.seed, holdout=config.holdout, device=config.device,
@@ -326,6 +331,22 @@ def command_fit_many(args: argparse.Namespace) -> int:
           f"loading, evaluation and writing run directories)")
     if any(result.metrics["diverged"] for result in results):
         print("sinetune: warning: some fits diverged (see divergence in their metrics.json)", file=sys.stderr)
+    return 0
+
+
+def _fit_many_on_cluster(args: argparse.Namespace, config: RunConfig, paths: list[Path], out: Path) -> int:
+    """``fit-many --cluster``: :func:`sinetune.cluster.fit_many_ray`, then one line per signal."""
+    from .cluster import fit_many_ray, parse_cluster
+
+    results = fit_many_ray(paths, config.method, out=out, group_size=args.group or 8,
+                           address=parse_cluster(args.cluster), progress=not args.quiet, size=config.signal.size,
+                           options=config.options, train_options=config.train, seed=config.seed,
+                           holdout=config.holdout, device=config.device, overwrite=args.overwrite)
+    for result in results:
+        metrics = result.metrics
+        print(f"{result.name}: {metrics['steps']} steps, train PSNR {_num(metrics.get('train_psnr'))} dB, "
+              f"held-out PSNR {_num(metrics.get('heldout_psnr'))} dB  {result.run_dir}")
+    print(f"{config.method} on {len(results)} signals in groups of {args.group or 8} on Ray: run directories in {out}")
     return 0
 
 
