@@ -42,6 +42,22 @@ def test_fit_writes_every_run_file(fitted_run):
     assert float(rows[-1]["heldout_psnr"]) == pytest.approx(result.history[-1]["heldout_psnr"])
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_the_checkpoint_has_the_permissions_of_every_other_run_file(tmp_path, fitted_run, umask):
+    import os
+    import stat
+
+    result, _, _ = fitted_run
+    old = os.umask(umask)
+    try:
+        save_field(result.field, tmp_path / "model.safetensors", "tuner", (32, 32), 3)
+        (tmp_path / "other.txt").write_text("x")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "other.txt").stat().st_mode) == 0o666 & ~umask
+
+
 def test_metrics_are_consistent(fitted_run):
     result, _, _ = fitted_run
     metrics = result.metrics
