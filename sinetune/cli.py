@@ -90,8 +90,9 @@ def _add_run_flags(parser: argparse.ArgumentParser, methods: Sequence[str], flag
                         help=f"one of {', '.join(methods)} (default tuner; sinetune methods describes them)")
     for flag, key in flags.items():
         _add_config_flag(parser, flag, key)
-    parser.add_argument("--full-size", action="store_true", help="images: keep the image's own size (signal.size "
-                                                                 "null; overrides --size)")
+    parser.add_argument("--full-size", action="store_true", help="images: keep the image's own size, however "
+                                                                 "large (signal.size and signal.max_size null; "
+                                                                 "overrides --size)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     parser.add_argument("--out", type=Path, metavar=out[0], help=out[1])
     parser.add_argument("--overwrite", action="store_true", help="replace existing run directories")
@@ -189,7 +190,7 @@ def run_config(args: argparse.Namespace, data: dict[str, object], flags: dict[st
         raise SinetuneError(f"--batch-size must be a positive integer, got {args.batch_size}")
     values = {key: getattr(args, _dest(flag)) for flag, key in flags.items() if getattr(args, _dest(flag)) is not None}
     if args.full_size:
-        values["signal.size"] = None
+        values["signal.size"] = values["signal.max_size"] = None
     return config_from_dict(apply_overrides(apply_overrides(data, values), parse_overrides(args.overrides)))
 
 
@@ -264,13 +265,15 @@ def command_fit_many(args: argparse.Namespace) -> int:
     method = args.method or "tuner"
     get_method(method)
     config = run_config(args, {"method": method}, RUN_FLAGS)
-    if dataclasses.replace(config.signal, size=None) != dataclasses.replace(SignalConfig(), size=None):
+    if dataclasses.replace(config.signal, size=None, max_size=None) != \
+            dataclasses.replace(SignalConfig(), size=None, max_size=None):
         raise SinetuneError("fit-many takes its signals as arguments: of the signal section, only signal.size "
-                            "(--size) applies")
+                            "(--size) and signal.max_size apply")
     paths = find_signals(args.sources)
     out = args.out if args.out is not None else default_run_dir(Path("runs"), "many", config.method)
     started = time.perf_counter()
-    results = fit_many(paths, config.method, size=config.signal.size, options=config.options,
+    results = fit_many(paths, config.method, size=config.signal.size, max_size=config.signal.max_size,
+                       options=config.options,
                        train_options=config.train, seed=config.seed, holdout=config.holdout, device=config.device,
                        out=out, overwrite=args.overwrite, progress=not args.quiet, group_size=args.group)
     total = time.perf_counter() - started

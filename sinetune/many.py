@@ -29,7 +29,7 @@ from .errors import SinetuneError
 from .methods import get_method
 from .resources import check_fit_memory
 from .runs import FitResult, PreparedFit, finish_fit, prepare_fit, prepare_run_dir
-from .signals import Signal, load_signal
+from .signals import DEFAULT_MAX_SIZE, Signal, load_signal
 from .stacking import rebind, stack_fields, unstack_into
 from .training import TrainOptions, TrainResult, train
 
@@ -71,7 +71,8 @@ def fit_many(
     signals: Sequence[str | Path | Signal],
     method: str = "tuner",
     *,
-    size: int | None = 256,
+    size: int | None = None,
+    max_size: int | None = DEFAULT_MAX_SIZE,
     options: Any = None,
     train_options: TrainOptions | None = None,
     seed: int = 0,
@@ -109,7 +110,7 @@ def fit_many(
         raise SinetuneError(f"group size must be a positive number of signals, got {group_size}")
     if not signals:
         raise SinetuneError("fit-many needs at least one signal")
-    loaded = [item if isinstance(item, Signal) else load_signal(item, size) for item in signals]
+    loaded = [item if isinstance(item, Signal) else load_signal(item, size, max_size=max_size) for item in signals]
     first = loaded[0]
     for signal in loaded[1:]:
         if (signal.grid_shape, signal.channels, signal.kind) != (first.grid_shape, first.channels, first.kind):
@@ -129,7 +130,7 @@ def fit_many(
             signal_config = SignalConfig(path=signal.source.removeprefix("builtin:"),
                                          size=max(signal.grid_shape) if signal.kind != "audio" else None)
         else:
-            signal_config = SignalConfig(path=str(item), size=size)
+            signal_config = SignalConfig(path=str(item), size=size, max_size=max_size)
         config = RunConfig(signal=signal_config, method=method,
                            options=options if options is not None else registry_entry.options_type(),
                            train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device)

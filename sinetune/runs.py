@@ -38,7 +38,7 @@ from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these n
     prepare_run_dir,
     write_run,
 )
-from .signals import Signal, holdout_mask, load_signal
+from .signals import DEFAULT_MAX_SIZE, Signal, holdout_mask, load_signal
 from .training import EVAL_CHUNK, TrainOptions, TrainResult, train
 
 
@@ -128,7 +128,7 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
         raise SinetuneError(f"options for method {method.name!r} must be {method.options_type.__name__}")
     if signal is None:
         signal = load_signal(config.signal.path, config.signal.size, config.signal.start, config.signal.duration,
-                             config.signal.samples)
+                             config.signal.samples, config.signal.max_size)
     generator = torch.Generator().manual_seed(config.seed)
     # signal-derived defaults (the values for SIREN²'s centroid and the spectrum rules), then the build
     built = build_field(config.method, signal.grid_shape, signal.channels, config.options, generator=generator,
@@ -150,6 +150,16 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     return prepared
 
 
+def derived_text(prepared: PreparedFit) -> str:
+    """The choices made from the signal, for the user to read (the ``derived:`` line, ``metrics["derived"]``):
+    what loading did to the size (:attr:`~sinetune.signals.Signal.sizing`), then the method's
+    signal-derived options and the rule behind them (its ``explain``)."""
+    explain = get_method(prepared.config.method).explain
+    parts = [prepared.signal.sizing,
+             explain(prepared.config.options, prepared.signal.grid_shape) if explain is not None else ""]
+    return "; ".join(part for part in parts if part)
+
+
 def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | PendingRun | None = None,
                extra_metrics: dict[str, Any] | None = None) -> FitResult:
     """Evaluate a trained field (``prepared.built.field``) and write its run directory (if given).
@@ -168,9 +178,9 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | Pend
     # the field's analytic |∇gray| (one autograd pass), shared by both gradient PSNRs and gradient.png
     gradient = np.hypot(*field_gradient(fitted, signal.grid_shape, chunk=chunk)) if signal.dim == 2 else None
     metrics = evaluate(fitted, signal, prediction, prepared.mask, trained, config, gradient)
-    explain = get_method(config.method).explain
-    if explain is not None:  # the signal-derived choices and the rule behind them, for the user to read
-        metrics["derived"] = explain(config.options, signal.grid_shape)
+    derived = derived_text(prepared)
+    if derived:
+        metrics["derived"] = derived
     metrics.update(extra_metrics or {})
     zero_field_loss = float(np.mean(np.square(signal.values.reshape(-1, signal.channels)[~prepared.mask])))
     metrics["divergence"] = divergence_reason(trained.history, zero_field_loss, trained.diverged)
@@ -216,7 +226,8 @@ def fit(
     signal: str | Path | Signal = "astronaut",
     method: str = "tuner",
     *,
-    size: int | None = 256,
+    size: int | None = None,
+    max_size: int | None = DEFAULT_MAX_SIZE,
     options: Any = None,
     train_options: TrainOptions | None = None,
     seed: int = 0,
@@ -235,7 +246,10 @@ def fit(
         signal: image path, built-in name (``"astronaut"``), sound file (``.wav``, ``.flac``,
             ``.ogg``) or a loaded :class:`~sinetune.signals.Signal`.
         method: ``"tuner"`` or ``"siren"`` (see ``sinetune.methods.METHODS``).
-        size: longer side after resizing (ignored for a loaded ``Signal``); ``None`` keeps the size.
+        size: longer side after resizing, up or down (ignored for a loaded ``Signal``); ``None``
+            keeps the image's own size up to ``max_size``.
+        max_size: with ``size=None``, an image whose longer side exceeds this is downsampled to it
+            (:data:`~sinetune.signals.DEFAULT_MAX_SIZE`, 256); ``None``: any size is kept.
         options: the method's options dataclass; ``None`` uses its defaults.
         train_options: :class:`~sinetune.training.TrainOptions`; ``None`` = 300 full-batch steps.
         seed: seeds weights, frequencies, the hold-out split and mini-batches.
@@ -256,7 +270,8 @@ def fit(
     registry_entry = get_method(method)
     loaded = signal if isinstance(signal, Signal) else None
     if loaded is None:
-        signal_config = SignalConfig(path=str(signal), size=size, start=start, duration=duration, samples=samples)
+        signal_config = SignalConfig(path=str(signal), size=size, max_size=max_size, start=start, duration=duration,
+                                     samples=samples)
     else:
         signal_config = SignalConfig(path=loaded.source.removeprefix("builtin:"),
                                      size=max(loaded.grid_shape) if loaded.kind != "audio" else None)
