@@ -116,10 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     many = commands.add_parser("fit-many", help="fit many equal-shape signals at once as one batched model, "
                                                 "one run directory each")
     many.add_argument("sources", nargs="+", metavar="DIR_OR_GLOB",
-                      help="a directory (its images), a quoted glob pattern ('kodak/*.png') or files")
-    _add_run_flags(many, tuple(METHODS), RUN_FLAGS, out=("ROOT", "root directory: one run directory ROOT/STEM "
-                                                              "per image (default runs/many-METHOD[-N])"))
-    many.add_argument("--group", type=int, metavar="N", help="batch at most N images at a time (memory; "
+                      help="a directory (its images and sounds), a quoted glob pattern ('kodak/*.png') or files")
+    _add_run_flags(many, tuple(METHODS), {**RUN_FLAGS, **FIT_FLAGS},
+                   out=("ROOT", "root directory: one run directory ROOT/STEM per signal "
+                                "(default runs/many-METHOD[-N])"))
+    many.add_argument("--group", type=int, metavar="N", help="batch at most N signals at a time (memory; "
                                                              "default all)")
 
     render = commands.add_parser("render", help="render a saved run at any resolution or domain")
@@ -231,11 +232,10 @@ def command_fit(args: argparse.Namespace) -> int:
     print(f"run directory: {result.run_dir}")
     if metrics.get("derived"):
         print(f"derived: {metrics['derived']}")
+    shape = _shape(metrics)
     if result.signal.kind == "audio":
-        shape = f"{metrics['grid_shape'][0]} samples at {metrics['sample_rate']} Hz"
         quality = f"SNR {_num(metrics['snr'])} dB, LSD {_num(metrics['lsd'])} dB"
     else:
-        shape = "×".join(map(str, metrics["grid_shape"]))
         quality = f"SSIM {_num(metrics.get('ssim'), '.4f')}, gradient PSNR {_num(metrics.get('gradient_psnr'))} dB"
     print(f"{config.method} on {metrics['signal']} ({shape}, "
           f"{metrics['steps']} steps, {_num(metrics['seconds_per_step_median'], '.3f')} s/step): "
@@ -245,6 +245,13 @@ def command_fit(args: argparse.Namespace) -> int:
     if metrics["diverged"]:
         print(f"sinetune: warning: {metrics.get('divergence') or 'the fit diverged'}", file=sys.stderr)
     return 0
+
+
+def _shape(metrics: dict) -> str:
+    """``"256×256"`` for an image, ``"44100 samples at 44100 Hz"`` for a sound."""
+    if metrics.get("sample_rate") is not None:
+        return f"{metrics['grid_shape'][0]} samples at {metrics['sample_rate']} Hz"
+    return "×".join(map(str, metrics["grid_shape"]))
 
 
 def _num(value: object, spec: str = ".2f") -> str:
@@ -264,18 +271,17 @@ def command_fit_many(args: argparse.Namespace) -> int:
 
     method = args.method or "tuner"
     get_method(method)
-    config = run_config(args, {"method": method}, RUN_FLAGS)
-    if dataclasses.replace(config.signal, size=None, max_size=None) != \
-            dataclasses.replace(SignalConfig(), size=None, max_size=None):
-        raise SinetuneError("fit-many takes its signals as arguments: of the signal section, only signal.size "
-                            "(--size) and signal.max_size apply")
+    config = run_config(args, {"method": method}, {**RUN_FLAGS, **FIT_FLAGS})
+    crop = {"start": config.signal.start, "duration": config.signal.duration, "samples": config.signal.samples}
+    if config.signal.path != SignalConfig().path:
+        raise SinetuneError("fit-many takes its signals as arguments, not signal.path")
     paths = find_signals(args.sources)
     out = args.out if args.out is not None else default_run_dir(Path("runs"), "many", config.method)
     started = time.perf_counter()
     results = fit_many(paths, config.method, size=config.signal.size, max_size=config.signal.max_size,
                        options=config.options,
                        train_options=config.train, seed=config.seed, holdout=config.holdout, device=config.device,
-                       out=out, overwrite=args.overwrite, progress=not args.quiet, group_size=args.group)
+                       out=out, overwrite=args.overwrite, progress=not args.quiet, group_size=args.group, **crop)
     total = time.perf_counter() - started
     first = results[0].metrics
     size = args.group or len(results)
@@ -284,19 +290,23 @@ def command_fit_many(args: argparse.Namespace) -> int:
                         for start in range(0, len(results), size))
     steps = max(result.metrics["steps"] for result in results)
     batching = "as one batched model" if size >= len(results) else f"in batched groups of {size}"
-    print(f"{config.method} on {len(results)} signals ({'×'.join(map(str, first['grid_shape']))}, "
-          f"{first['channels']} channels) {batching}: {steps} steps, {train_seconds:.2f} s of training "
+    audio = results[0].signal.kind == "audio"
+    channels = "" if audio else f", {first['channels']} channel{'s' if first['channels'] != 1 else ''}"
+    print(f"{config.method} on {len(results)} signals ({_shape(first)}{channels}) {batching}: {steps} steps, "
+          f"{train_seconds:.2f} s of training "
           f"({statistics.median(r.metrics['seconds_per_step_median'] or 0.0 for r in results):.3f} s "
           f"per batched step)")
     name_width = max(6, *(len(result.signal.name) for result in results))
-    print(f"{'signal':<{name_width}}  steps  train PSNR  held-out PSNR    SSIM  run directory")
+    # images: SSIM; sounds: SNR in dB (they have no SSIM). A metric metrics.json holds as null is n/a.
+    quality, key, spec = ("   SNR", "snr", ".2f") if audio else ("  SSIM", "ssim", ".4f")
+    print(f"{'signal':<{name_width}}  steps  train PSNR  held-out PSNR  {quality}  run directory")
     for result in results:
         metrics = result.metrics
         heldout = metrics["heldout_psnr"]
         flag = "  (diverged)" if metrics["diverged"] else ""
-        print(f"{result.signal.name:<{name_width}}  {metrics['steps']:5d}  {metrics['train_psnr']:10.2f}  "
-              + (f"{heldout:13.2f}" if heldout is not None else f"{'-':>13}")
-              + f"  {metrics.get('ssim', float('nan')):6.4f}  {result.run_dir}{flag}")
+        print(f"{result.signal.name:<{name_width}}  {metrics['steps']:5d}  {_num(metrics['train_psnr']):>10}  "
+              + (f"{_num(heldout):>13}" if heldout is not None else f"{'-':>13}")
+              + f"  {_num(metrics.get(key), spec):>6}  {result.run_dir}{flag}")
     print(f"total: {total:.1f} s for {len(results)} signals (training {train_seconds:.1f} s; the rest is "
           f"loading, evaluation and writing run directories)")
     if any(result.metrics["diverged"] for result in results):

@@ -64,7 +64,16 @@ def train_prepared(prepared: list[PreparedFit], progress: bool = False) -> list[
 
 
 def _shape_text(signal: Signal) -> str:
+    if signal.kind == "audio":
+        return f"{signal.grid_shape[0]} samples at {signal.sample_rate} Hz"
     return "×".join(map(str, signal.grid_shape)) + f"×{signal.channels}"
+
+
+def _shape_hint(signal: Signal, size: int | None, duration: float | None, samples: int | None) -> str:
+    """How to make the shapes agree: ``--size`` for images, a crop for sounds."""
+    if signal.kind == "audio":
+        return " (crop them to one length with --samples N)" if samples is None else ""
+    return " (pass --size)" if size is None else ""
 
 
 def fit_many(
@@ -82,6 +91,9 @@ def fit_many(
     overwrite: bool = False,
     progress: bool = False,
     group_size: int | None = None,
+    start: float | None = None,
+    duration: float | None = None,
+    samples: int | None = None,
 ) -> list[FitResult]:
     """Fit N signals of equal shape as one batched model; one :class:`FitResult` per signal.
 
@@ -98,6 +110,8 @@ def fit_many(
         group_size: train at most this many signals as one batched model at a time (groups one
             after another, each written when done); ``None`` = all at once. Memory grows with it;
             results do not depend on it.
+        start, duration, samples: the audio crop applied to every sound (as ``sinetune.fit``), so
+            clips of different lengths can be fitted together; ignored for images.
 
     Example::
 
@@ -110,12 +124,13 @@ def fit_many(
         raise SinetuneError(f"group size must be a positive number of signals, got {group_size}")
     if not signals:
         raise SinetuneError("fit-many needs at least one signal")
-    loaded = [item if isinstance(item, Signal) else load_signal(item, size, max_size=max_size) for item in signals]
+    loaded = [item if isinstance(item, Signal) else load_signal(item, size, start, duration, samples, max_size)
+              for item in signals]
     first = loaded[0]
     for signal in loaded[1:]:
         if (signal.grid_shape, signal.channels, signal.kind) != (first.grid_shape, first.channels, first.kind):
             raise SinetuneError(f"fit-many needs signals of equal shape: {signal.name} is {_shape_text(signal)}, "
-                                f"{first.name} is {_shape_text(first)}" + (" (pass --size)" if size is None else ""))
+                                f"{first.name} is {_shape_text(first)}" + _shape_hint(first, size, duration, samples))
     run_dirs: list[Path | None] = [None] * len(loaded)
     if out is not None:
         names = [signal.name for signal in loaded]
@@ -130,7 +145,8 @@ def fit_many(
             signal_config = SignalConfig(path=signal.source.removeprefix("builtin:"),
                                          size=max(signal.grid_shape) if signal.kind != "audio" else None)
         else:
-            signal_config = SignalConfig(path=str(item), size=size, max_size=max_size)
+            signal_config = SignalConfig(path=str(item), size=size, max_size=max_size, start=start,
+                                         duration=duration, samples=samples)
         config = RunConfig(signal=signal_config, method=method,
                            options=options if options is not None else registry_entry.options_type(),
                            train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device)

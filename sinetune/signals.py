@@ -359,7 +359,8 @@ def load_signal(
 ) -> Signal:
     """Load an image or a sound, chosen by the file suffix (:data:`AUDIO_SUFFIXES` → audio).
 
-    ``size`` and ``max_size`` (see :func:`load_image`) apply to images only (ignored for audio); ``start``/``duration``/``samples`` crop
+    ``size`` and ``max_size`` (see :func:`load_image`) apply to images only (ignored for audio);
+    ``start``/``duration``/``samples`` crop
     audio only (validated, then ignored for images). Built-in image names work as in
     :func:`load_image`.
     """

@@ -257,9 +257,29 @@ def test_fit_many_takes_the_same_overrides(tmp_path, capsys):
         assert config["train"]["log_every"] == 1 and config["seed"] == 2 and config["options"]["hidden_width"] == 8
         assert config["signal"]["size"] == 32
         assert len((tmp_path / "runs" / name / "log.csv").read_text().splitlines()) == 3
-    code, _, err = run_cli(capsys, "fit-many", images, "--out", tmp_path / "x", *common, "--set", "signal.start=1")
-    assert_one_line_error(code, err, "signal.size")
+    code, _, err = run_cli(capsys, "fit-many", images, "--out", tmp_path / "x", *common, "--set", "signal.path=a.png")
+    assert_one_line_error(code, err, "signal.path")
     assert not (tmp_path / "x").exists()
+
+
+def test_fit_many_fits_sounds_cropped_to_one_length(tmp_path, capsys):
+    import soundfile
+
+    times = np.arange(4000) / 8000
+    for index, length in enumerate((4000, 3000)):  # different lengths: --samples makes them one shape
+        soundfile.write(tmp_path / f"tone{index}.wav", 0.5 * np.sin(2 * np.pi * (200 + 90 * index) * times[:length]),
+                        8000)
+    common = ("--steps", 2, "--quiet", "--device", "cpu", "--set", "input_width=32", "--set", "hidden_width=8",
+              "--out", tmp_path / "runs")
+    code, _, err = run_cli(capsys, "fit-many", tmp_path / "tone0.wav", tmp_path / "tone1.wav", *common)
+    assert_one_line_error(code, err, "equal shape", "4000 samples at 8000 Hz", "--samples")
+    code, out, err = run_cli(capsys, "fit-many", tmp_path / "tone0.wav", tmp_path / "tone1.wav", *common,
+                             "--samples", 2500)
+    assert code == 0, err
+    assert "(2500 samples at 8000 Hz)" in out and "SNR" in out and "SSIM" not in out and "nan" not in out
+    for name in ("tone0", "tone1"):
+        metrics = json.loads((tmp_path / "runs" / name / "metrics.json").read_text())
+        assert metrics["grid_shape"] == [2500] and f"{metrics['snr']:.2f}" in out
 
 
 def test_parse_overrides():
