@@ -22,8 +22,10 @@ test: venv
 	$(BIN)/ruff check sinetune tests benchmarks
 	$(BIN)/python -m pytest
 
+# sinetune ships no benchmark data: point DATA at a folder with kodak/ (and audio/)
+DATA ?= ../shared/data
 bench: venv
-	$(BIN)/sinetune bench kodak-256 --images 03,19,23
+	$(BIN)/sinetune bench kodak-256 --data $(DATA)/kodak --images 03,19,23
 
 # README.md's option tables, regenerated from the option dataclasses' docstrings (tests check they are current)
 docs-tables: venv

@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="run a benchmark and print its table")
     bench.add_argument("name", help="benchmark name: kodak-256, audio or speed")
     bench.add_argument("--data", type=Path,
-                       help="data directory (default ../shared/data/kodak, ../shared/data/audio for audio)")
+                       help="data directory: kodak-256 its kodimNN.png, audio its clips (default "
+                            "$SINETUNE_DATA/kodak or $SINETUNE_DATA/audio; sinetune ships no data)")
     bench.add_argument("--images", help="kodak-256: comma-separated subset, e.g. 03,19,23 (default: all)")
     bench.add_argument("--clips", help="audio: comma-separated subset of bach,counting,trumpet,speech "
                                        "(default: all four)")

@@ -209,3 +209,17 @@ def test_seconds_to_psnr_is_the_first_logged_step_at_the_target():
     assert seconds_to_psnr(history, 30.0) == 2.0
     assert seconds_to_psnr(history, 32.0) is None
     assert seconds_to_psnr([{"heldout_psnr": float("nan"), "elapsed_s": 1.0}], 30.0) is None
+
+
+def test_the_data_folder_comes_from_data_or_the_environment(tmp_path, monkeypatch):
+    from sinetune.bench.data import benchmark_data
+
+    monkeypatch.delenv("SINETUNE_DATA", raising=False)
+    with pytest.raises(SinetuneError, match="sinetune does not ship: pass --data DIR, or set SINETUNE_DATA"):
+        benchmark_data(None, "kodak", "kodak-256", "kodimNN.png")
+    (tmp_path / "kodak").mkdir()
+    assert benchmark_data(tmp_path / "kodak", "kodak", "kodak-256", "x") == tmp_path / "kodak"
+    monkeypatch.setenv("SINETUNE_DATA", str(tmp_path))
+    assert benchmark_data(None, "kodak", "kodak-256", "x") == tmp_path / "kodak"
+    with pytest.raises(SinetuneError, match=r"audio \(from SINETUNE_DATA\); pass --data DIR"):
+        benchmark_data(None, "audio", "audio", "clips")

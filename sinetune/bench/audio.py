@@ -2,7 +2,8 @@
 
 The protocol (peers-spec §2, "Training setup", with the network cut to one parameter per ~0.3 sample):
 
-* Clips ``bach``, ``counting``, ``trumpet``, ``speech`` (``../shared/data/audio/NAME.wav``), the
+* Clips ``bach``, ``counting``, ``trumpet``, ``speech`` (``NAME.wav`` in ``--data DIR`` or
+  ``$SINETUNE_DATA/audio``), the
   first ``seconds`` (1 s: 44,100 samples at 44.1 kHz, 16,000 for ``speech``) of each, mono,
   divided by the crop's peak (:func:`sinetune.signals.load_audio`), coordinates ``linspace(-1, 1, N)``.
 * Full batch, **no held-out samples** (SIREN² measures the fit), 500 steps, seed 0, constant lr.
@@ -35,10 +36,10 @@ from ..errors import SinetuneError
 from ..methods import get_method
 from ..runs import resolve_device, run
 from ..signals import AUDIO_SUFFIXES, load_audio
+from .data import benchmark_data
 from .reference import SINE_MLPS, interleaved_step_seconds
 from .report import BenchReport, as_json_row, fresh_dir, load_previous, write_report
 
-DEFAULT_DATA = Path("..") / "shared" / "data" / "audio"
 CLIPS = ("bach", "counting", "trumpet", "speech")
 METHODS = ("siren", "siren2", "tuner", "finer", "ssn")
 #: Options the protocol sets beyond the shape: the audio SIREN baseline's first-layer ω (peers-spec §1).
@@ -50,8 +51,6 @@ PROTOCOL = ("benchmark", "steps", "seconds", "width", "hidden_layers", "holdout"
 
 def _find_clips(data_dir: Path, clips: list[str] | None) -> list[Path]:
     """The files of ``clips`` (stems, or stems with a suffix) in ``data_dir``; ``None`` = :data:`CLIPS`."""
-    if not data_dir.is_dir():
-        raise SinetuneError(f"benchmark data not found at {data_dir}; pass --data DIR")
     names = list(dict.fromkeys(CLIPS if clips is None else clips))
     if not names:
         raise SinetuneError("no clips given")
@@ -85,7 +84,8 @@ def run_audio(
     """Run ``audio`` and write ``results.json`` and ``results.md`` to ``out`` (default: a fresh directory).
 
     Args:
-        data_dir: folder with ``NAME.wav`` (or ``.flac``/``.ogg``) clips (default ``../shared/data/audio``).
+        data_dir: folder with ``NAME.wav`` (or ``.flac``/``.ogg``) clips (default
+            ``$SINETUNE_DATA/audio``; no default without it: :mod:`sinetune.bench.data`).
         clips: subset by name (``["bach", "speech"]``); ``None`` = :data:`CLIPS`, all required.
         methods: method names, each at its default lr with the protocol's shape (:data:`METHODS`).
         steps: full-batch Adam steps per fit.
@@ -105,7 +105,8 @@ def run_audio(
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (math.isfinite(seconds)
                                                                                   and seconds > 0):
         raise SinetuneError(f"seconds must be a positive number, got {seconds}")
-    paths = _find_clips(Path(data_dir) if data_dir else DEFAULT_DATA, clips)
+    paths = _find_clips(benchmark_data(data_dir, "audio", "audio", "the clips bach, counting, trumpet, speech .wav"),
+                        clips)
     methods = list(dict.fromkeys(methods))
     if not methods:
         raise SinetuneError("no methods given")
