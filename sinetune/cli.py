@@ -126,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     render = commands.add_parser("render", help="render a saved run at any resolution or domain")
     render.add_argument("run_dir", type=Path)
     render.add_argument("--size", type=int, help="images: longer side in pixels (default: the training size); "
-                                                 "audio: number of samples (default: the original rate)")
+                                                 "audio: number of samples M over the domain, same duration, so "
+                                                 "the rate becomes rate·(M−1)/(N−1) for N trained samples "
+                                                 "(default: the original rate)")
     render.add_argument("--domain", type=_domain, nargs=2, metavar=("LOW", "HIGH"), default=(-1.0, 1.0),
                         help="coordinate range per axis; -1 1 is the training domain, -2 2 extrapolates")
     render.add_argument("--out", type=Path, help="output PNG, or WAV for audio (default inside the run directory)")
