@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Sequence
 import yaml
 
 from .errors import SinetuneError
+from .progress import Progress
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -96,7 +97,8 @@ def _add_run_flags(parser: argparse.ArgumentParser, methods: Sequence[str], flag
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     parser.add_argument("--out", type=Path, metavar=out[0], help=out[1])
     parser.add_argument("--overwrite", action="store_true", help="replace existing run directories")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors (no progress, "
+                                                             "no summary)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, help="directory for results.json and results.md "
                                                 "(default bench-runs/NAME[-N])")
     bench.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    bench.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
     bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="METHOD.KEY=VALUE",
                        help="override a method option, e.g. --set tuner.period=4")
 
@@ -229,18 +232,19 @@ def command_fit(args: argparse.Namespace) -> int:
         out = args.out
     else:
         out = default_run_dir(Path("runs"), Path(config.signal.path).stem or "signal", config.method)
-    result = run(config, out=out, overwrite=args.overwrite, progress=not args.quiet)
+    result = run(config, out=out, overwrite=args.overwrite, progress=Progress(quiet=args.quiet))
     metrics = result.metrics
     heldout = metrics["heldout_psnr"]
-    print(f"run directory: {result.run_dir}")
+    say = _printer(args.quiet)
+    say(f"run directory: {result.run_dir}")
     if metrics.get("derived"):
-        print(f"derived: {metrics['derived']}")
+        say(f"derived: {metrics['derived']}")
     shape = _shape(metrics)
     if result.signal.kind == "audio":
         quality = f"SNR {_num(metrics['snr'])} dB, LSD {_num(metrics['lsd'])} dB"
     else:
         quality = f"SSIM {_num(metrics.get('ssim'), '.4f')}, gradient PSNR {_num(metrics.get('gradient_psnr'))} dB"
-    print(f"{config.method} on {metrics['signal']} ({shape}, "
+    say(f"{config.method} on {metrics['signal']} ({shape}, "
           f"{metrics['steps']} steps, {_num(metrics['seconds_per_step_median'], '.3f')} s/step): "
           f"train PSNR {_num(metrics['train_psnr'])} dB, "
           + (f"held-out PSNR {_num(heldout)} dB, " if heldout is not None else "")
@@ -248,6 +252,13 @@ def command_fit(args: argparse.Namespace) -> int:
     if metrics["diverged"]:
         print(f"sinetune: warning: {metrics.get('divergence') or 'the fit diverged'}", file=sys.stderr)
     return 0
+
+
+def _printer(quiet: bool) -> typing.Callable[..., None]:
+    """``print``, or with ``--quiet`` nothing: quiet commands print only warnings and errors."""
+    import builtins
+
+    return (lambda *args, **kwargs: None) if quiet else builtins.print
 
 
 def _shape(metrics: dict) -> str:
@@ -284,8 +295,10 @@ def command_fit_many(args: argparse.Namespace) -> int:
     results = fit_many(paths, config.method, size=config.signal.size, max_size=config.signal.max_size,
                        options=config.options,
                        train_options=config.train, seed=config.seed, holdout=config.holdout, device=config.device,
-                       out=out, overwrite=args.overwrite, progress=not args.quiet, group_size=args.group, **crop)
+                       out=out, overwrite=args.overwrite, progress=Progress(quiet=args.quiet), group_size=args.group,
+                       **crop)
     total = time.perf_counter() - started
+    say = _printer(args.quiet)
     first = results[0].metrics
     size = args.group or len(results)
     # a group's training time is that of its longest-running signal (it saw every batched step)
@@ -295,22 +308,22 @@ def command_fit_many(args: argparse.Namespace) -> int:
     batching = "as one batched model" if size >= len(results) else f"in batched groups of {size}"
     audio = results[0].signal.kind == "audio"
     channels = "" if audio else f", {first['channels']} channel{'s' if first['channels'] != 1 else ''}"
-    print(f"{config.method} on {len(results)} signals ({_shape(first)}{channels}) {batching}: {steps} steps, "
+    say(f"{config.method} on {len(results)} signals ({_shape(first)}{channels}) {batching}: {steps} steps, "
           f"{train_seconds:.2f} s of training "
           f"({statistics.median(r.metrics['seconds_per_step_median'] or 0.0 for r in results):.3f} s "
           f"per batched step)")
     name_width = max(6, *(len(result.signal.name) for result in results))
     # images: SSIM; sounds: SNR in dB (they have no SSIM). A metric metrics.json holds as null is n/a.
     quality, key, spec = ("   SNR", "snr", ".2f") if audio else ("  SSIM", "ssim", ".4f")
-    print(f"{'signal':<{name_width}}  steps  train PSNR  held-out PSNR  {quality}  run directory")
+    say(f"{'signal':<{name_width}}  steps  train PSNR  held-out PSNR  {quality}  run directory")
     for result in results:
         metrics = result.metrics
         heldout = metrics["heldout_psnr"]
         flag = "  (diverged)" if metrics["diverged"] else ""
-        print(f"{result.signal.name:<{name_width}}  {metrics['steps']:5d}  {_num(metrics['train_psnr']):>10}  "
+        say(f"{result.signal.name:<{name_width}}  {metrics['steps']:5d}  {_num(metrics['train_psnr']):>10}  "
               + (f"{_num(heldout):>13}" if heldout is not None else f"{'-':>13}")
               + f"  {_num(metrics.get(key), spec):>6}  {result.run_dir}{flag}")
-    print(f"total: {total:.1f} s for {len(results)} signals (training {train_seconds:.1f} s; the rest is "
+    say(f"total: {total:.1f} s for {len(results)} signals (training {train_seconds:.1f} s; the rest is "
           f"loading, evaluation and writing run directories)")
     if any(result.metrics["diverged"] for result in results):
         print("sinetune: warning: some fits diverged (see divergence in their metrics.json)", file=sys.stderr)
@@ -347,7 +360,7 @@ def command_bench(args: argparse.Namespace) -> int:
         if not dot:
             raise SinetuneError(f"bench --set expects METHOD.KEY=VALUE, got {key!r}")
         overrides.setdefault(method, {})[option] = value
-    options: dict[str, object] = {"device": args.device, "out": args.out, "progress": True}
+    options: dict[str, object] = {"device": args.device, "out": args.out, "progress": Progress(quiet=args.quiet)}
     converted = {"images": _names(args.images), "clips": _names(args.clips), "methods": _names(args.methods),
                  "overrides": overrides or None, "resume": args.resume or None}
     # flags left out take the benchmark's own defaults; one that does not apply to it is an error
@@ -359,8 +372,9 @@ def command_bench(args: argparse.Namespace) -> int:
             raise SinetuneError(f"{flag} does not apply to bench {args.name}")
         options[key] = value
     report = run_benchmark(args.name, **options)
-    print(report.markdown)
-    print(f"results: {report.out_dir}")
+    say = _printer(args.quiet)
+    say(report.markdown)
+    say(f"results: {report.out_dir}")
     return 0
 
 

@@ -16,6 +16,7 @@ time here. On a CPU batching saves per-fit overheads, not arithmetic (measured t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,8 +28,9 @@ import torch
 from .config import RunConfig, SignalConfig
 from .errors import SinetuneError
 from .methods import get_method
+from .progress import Progress, as_progress
 from .resources import check_fit_memory
-from .runs import FitResult, PreparedFit, finish_fit, prepare_fit, prepare_run_dir
+from .runs import FitResult, PreparedFit, derived_text, describe_fit, finish_fit, prepare_fit, prepare_run_dir
 from .signals import DEFAULT_MAX_SIZE, Signal, load_signal
 from .stacking import rebind, stack_fields, unstack_into
 from .training import TrainOptions, TrainResult, train
@@ -46,7 +48,7 @@ def _rebind_all(prepared: list[PreparedFit], stacked: torch.nn.Module, kind: str
     return [rebind(item, prepared[0].built.field, stacked) for item in getattr(prepared[0].built, kind)]
 
 
-def train_prepared(prepared: list[PreparedFit], progress: bool = False) -> list[TrainResult]:
+def train_prepared(prepared: list[PreparedFit], progress: bool | Progress = False) -> list[TrainResult]:
     """Stack the prepared fields, train them with :func:`~sinetune.training.train`, copy the weights back."""
     reference = prepared[0]
     fields = [entry.built.field for entry in prepared]
@@ -89,7 +91,7 @@ def fit_many(
     device: str = "auto",
     out: str | Path | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: bool | Progress = False,
     group_size: int | None = None,
     start: float | None = None,
     duration: float | None = None,
@@ -105,6 +107,9 @@ def fit_many(
         signals: image paths, built-in names, sound files or loaded :class:`Signal` s; all must have
             the same grid shape and channel count after loading (``size`` applies to images).
         method: any method of :data:`sinetune.methods.METHODS`.
+        progress: report progress on stderr (:class:`~sinetune.progress.Progress`): the signals,
+            the groups and their run directories before training, the ``derived:`` choices of the
+            first signal, the batched training steps, each signal's evaluation and writing.
         out: a root directory: signal ``b`` is written to ``out/<name>`` (its file stem). Every run
             directory is checked before anything is fitted; existing ones need ``overwrite``.
         group_size: train at most this many signals as one batched model at a time (groups one
@@ -159,13 +164,22 @@ def fit_many(
     size_of_group = len(prepared) if group_size is None else group_size
     check_fit_memory(reference, min(size_of_group, len(prepared)), hint="batch fewer signals at once with --group N")
     results = []
+    report = as_progress(progress)
     with ExitStack() as held:  # every run directory locked and checked before anything is fitted
         directories = [held.enter_context(prepare_run_dir(path, overwrite)) for path in run_dirs]
-        for start in range(0, len(prepared), size_of_group):
-            group = prepared[start:start + size_of_group]
-            trained = train_prepared(group, progress)
-            for entry, result, run_dir in zip(group, trained, directories[start:start + size_of_group]):
-                results.append(finish_fit(entry, result, run_dir, {"batched_signals": len(group)}))
+        groups = math.ceil(len(prepared) / size_of_group)
+        report.note(f"fit-many: {len(prepared)} signals in {groups} group{'s' * (groups != 1)} of at most "
+                    f"{size_of_group}" + (f" → {out}/NAME" if out is not None else ""))
+        derived = derived_text(reference)
+        if derived:
+            report.note(f"derived ({reference.signal.name}): {derived}")
+        for number, begin in enumerate(range(0, len(prepared), size_of_group), 1):
+            group = prepared[begin:begin + size_of_group]
+            names = group[0].signal.name + (f" … {group[-1].signal.name}" if len(group) > 1 else "")
+            report.note(f"group {number}/{groups}: " + describe_fit(group[0], name=f"{len(group)} × {names}"))
+            trained = train_prepared(group, report)
+            for entry, result, run_dir in zip(group, trained, directories[begin:begin + size_of_group]):
+                results.append(finish_fit(entry, result, run_dir, {"batched_signals": len(group)}, report))
     return results
 
 

@@ -25,6 +25,7 @@ from .evaluation import evaluate
 from .methods import Built, build_field, get_method
 from .metrics import AUDIO_DATA_RANGE, field_gradient
 from .models import SinusoidalField
+from .progress import Progress, as_progress
 from .render import render_field, save_audio, save_image
 from .resources import check_fit_memory
 from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these names stay importable here)
@@ -160,8 +161,23 @@ def derived_text(prepared: PreparedFit) -> str:
     return "; ".join(part for part in parts if part)
 
 
+def describe_fit(prepared: PreparedFit, out: str | Path | None = None, name: str | None = None) -> str:
+    """One line saying what is about to be fitted, and where it goes: ``fit tuner to astronaut
+    (256×256, 3 channels), 300 steps, full batch on cpu → runs/astronaut-tuner`` (``name``
+    replaces the signal's name)."""
+    signal, config = prepared.signal, prepared.config
+    if signal.kind == "audio":
+        shape = f"{signal.grid_shape[0]} samples at {signal.sample_rate} Hz"
+    else:
+        shape = "×".join(map(str, signal.grid_shape)) + f", {signal.channels} channel{'s' * (signal.channels != 1)}"
+    batch = f"batches of {config.train.batch_size}" if config.train.batch_size else "full batch"
+    target = f" → {out}" if out is not None else ""
+    return (f"fit {config.method} to {name or signal.name} ({shape}), {config.train.steps} steps, {batch} on "
+            f"{prepared.device.type}{target}")
+
+
 def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | PendingRun | None = None,
-               extra_metrics: dict[str, Any] | None = None) -> FitResult:
+               extra_metrics: dict[str, Any] | None = None, progress: bool | Progress = False) -> FitResult:
     """Evaluate a trained field (``prepared.built.field``) and write its run directory (if given).
 
     ``run_dir``: a :class:`~sinetune.rundir.PendingRun` (locked since before training), or a path
@@ -171,6 +187,8 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | Pend
     ``extra_metrics`` are added to ``metrics.json`` (e.g. ``batched_signals`` from :mod:`sinetune.many`).
     """
     fitted, signal, config = prepared.built.field, prepared.signal, prepared.config
+    report = as_progress(progress)
+    report.stage(f"evaluating {signal.name} (render, metrics" + (", analytic gradient)" if signal.dim == 2 else ")"))
     fitted.eval()
     # everything below evaluates the field eval_chunk points at a time (bounded memory at any size)
     chunk = config.train.eval_chunk
@@ -187,6 +205,8 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | Pend
     metrics["diverged"] = metrics["divergence"] is not None
     result = FitResult(fitted, config, metrics, trained.history, signal, prepared.mask)
     if run_dir is not None:
+        target = run_dir.target if isinstance(run_dir, PendingRun) else run_dir
+        report.stage(f"writing {target} (weights, log, figures)")
         result.run_dir, result.paths = commit_run(run_dir, lambda d: write_run(d, result, prediction, gradient))
     return result
 
@@ -195,7 +215,7 @@ def run(
     config: RunConfig,
     out: str | Path | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: bool | Progress = False,
     signal: Signal | None = None,
 ) -> FitResult:
     """Fit as described by ``config``; write a run directory to ``out`` (if given).
@@ -205,21 +225,28 @@ def run(
         out: run directory; must not exist (or be empty) unless ``overwrite``. ``None``: write nothing.
             Locked for the whole fit and written atomically (:mod:`sinetune.rundir`).
         overwrite: replace an existing run directory (a sinetune run only, once the new one is complete).
-        progress: show a progress bar.
+        progress: report progress on stderr (:class:`~sinetune.progress.Progress`; ``True``: the
+            default one): what is fitted and where, the ``derived:`` choices, the training steps,
+            then the evaluation and writing stages.
         signal: an already loaded signal (skips loading ``config.signal``).
 
     Images (``config.signal.size`` applies) and audio files (``.wav``/``.flac``/``.ogg``; the
     ``start``/``duration``/``samples`` crop applies) are told apart by the file suffix.
     """
+    report = as_progress(progress)
     prepared = prepare_fit(config, signal)
     config = prepared.config
     with prepare_run_dir(out, overwrite) as run_dir:  # locked and checked before training
+        report.note(describe_fit(prepared, out))
+        derived = derived_text(prepared)
+        if derived:
+            report.note(f"derived: {derived}")
         coords, values, heldout = prepared.training_data()
         built = prepared.built
         trained = train(built.field, coords, values, config.train, config.train.lr, built.constraints,
-                        built.penalties, heldout=heldout, generator=prepared.generator, progress=progress,
+                        built.penalties, heldout=heldout, generator=prepared.generator, progress=report,
                         data_range=prepared.data_range)
-        return finish_fit(prepared, trained, run_dir)
+        return finish_fit(prepared, trained, run_dir, progress=report)
 
 
 def fit(
@@ -235,7 +262,7 @@ def fit(
     device: str = "auto",
     out: str | Path | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: bool | Progress = False,
     start: float | None = None,
     duration: float | None = None,
     samples: int | None = None,
@@ -257,7 +284,7 @@ def fit(
         device: ``auto``, ``cpu`` or ``cuda``.
         out: run directory to write (``None``: nothing written).
         overwrite: replace an existing run directory.
-        progress: show a progress bar.
+        progress: report progress on stderr (see :func:`run`).
         start, duration, samples: audio crop (seconds, seconds, samples; see
             :func:`~sinetune.signals.load_audio`), ignored for images.
 

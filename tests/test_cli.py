@@ -14,7 +14,7 @@ from PIL import Image
 from sinetune.cli import parse_overrides
 from sinetune.errors import SinetuneError
 
-TINY = ["--steps", "5", "--quiet", "--device", "cpu", "--set", "input_width=16", "--set", "hidden_width=16"]
+TINY = ["--steps", "5", "--device", "cpu", "--set", "input_width=16", "--set", "hidden_width=16"]
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +98,8 @@ def test_default_out_is_under_runs(tmp_path, rgb_image, capsys):
 def test_rgba_warning_is_one_line(tmp_path, capsys):
     array = np.random.default_rng(0).integers(0, 256, (32, 32, 4), dtype=np.uint8)
     Image.fromarray(array).save(tmp_path / "alpha.png")
-    code, _, err = run_cli(capsys, "fit", tmp_path / "alpha.png", "--out", tmp_path / "a", "--size", 32, *TINY)
+    code, _, err = run_cli(capsys, "fit", tmp_path / "alpha.png", "--out", tmp_path / "a", "--size", 32, *TINY,
+                           "--quiet")
     assert code == 0
     assert err.strip().splitlines() == ["sinetune: warning: image has an alpha channel (RGBA); it is dropped"]
 
@@ -269,7 +270,7 @@ def test_fit_many_fits_sounds_cropped_to_one_length(tmp_path, capsys):
     for index, length in enumerate((4000, 3000)):  # different lengths: --samples makes them one shape
         soundfile.write(tmp_path / f"tone{index}.wav", 0.5 * np.sin(2 * np.pi * (200 + 90 * index) * times[:length]),
                         8000)
-    common = ("--steps", 2, "--quiet", "--device", "cpu", "--set", "input_width=32", "--set", "hidden_width=8",
+    common = ("--steps", 2, "--device", "cpu", "--set", "input_width=32", "--set", "hidden_width=8",
               "--out", tmp_path / "runs")
     code, _, err = run_cli(capsys, "fit-many", tmp_path / "tone0.wav", tmp_path / "tone1.wav", *common)
     assert_one_line_error(code, err, "equal shape", "4000 samples at 8000 Hz", "--samples")

@@ -165,7 +165,7 @@ def test_readme_bench_lines_use_only_their_benchmarks_flags():
     for name, line in lines.items():
         accepted = benchmark_options(name)
         for flag in re.findall(r"--[a-z][a-z0-9-]*", line):
-            assert flag in ("--device", "--out") or BENCH_FLAGS[flag] in accepted, f"bench {name}: {flag}"
+            assert flag in ("--device", "--out", "--quiet") or BENCH_FLAGS[flag] in accepted, f"bench {name}: {flag}"
 
 
 def test_dedicated_flags_take_their_help_and_type_from_the_dataclasses():

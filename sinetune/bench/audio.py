@@ -34,6 +34,7 @@ import torch
 from ..config import config_from_dict, config_to_dict
 from ..errors import SinetuneError
 from ..methods import get_method
+from ..progress import Progress, as_progress
 from ..runs import resolve_device, run
 from ..signals import AUDIO_SUFFIXES, load_audio
 from .data import benchmark_data
@@ -75,7 +76,7 @@ def run_audio(
     device: str = "auto",
     out: Path | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
     width: int = 222,
     hidden_layers: int = 3,
     seed: int = 0,
@@ -141,6 +142,8 @@ def run_audio(
         report.rows = previous.get("rows", [])
         header["configs"] = previous.get("configs", {})
         done = {(row["clip"], row["method"]) for row in report.rows}
+    say = as_progress(progress)
+    todo = [(p.stem, m) for p in paths for m in methods if (p.stem, m) not in done]
     for path in paths:
         if all((path.stem, m) in done for m in methods):
             continue
@@ -149,10 +152,13 @@ def run_audio(
         for method_name in methods:
             if (path.stem, method_name) in done:
                 continue
-            result = run(config_for(path, method_name), signal=signal, progress=progress)
+            say.note(f"bench audio [{todo.index((path.stem, method_name)) + 1}/{len(todo)}]: "
+                     f"{path.stem} × {method_name}")
+            result = run(config_for(path, method_name), signal=signal, progress=say)
             header["configs"].setdefault(path.stem, {})[method_name] = config_to_dict(result.config)["options"]
             timed = plain = None
             if method_name in SINE_MLPS:  # no held-out samples: time on the whole clip, as trained
+                say.stage("timing against the plain PyTorch reference")
                 timed, plain = interleaved_step_seconds(method_name, result.config.options, signal.grid_shape,
                                                         coords, values, result.config.train.lr, torch_device)
             metrics = result.metrics

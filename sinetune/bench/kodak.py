@@ -18,6 +18,7 @@ import torch
 
 from ..config import RunConfig, config_from_dict, config_to_dict
 from ..errors import SinetuneError
+from ..progress import Progress, as_progress
 from ..runs import resolve_device, run
 from ..signals import load_image
 from .data import benchmark_data
@@ -54,7 +55,7 @@ def run_kodak(
     device: str = "auto",
     out: Path | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
     size: int = 256,
     width: int = 256,
     holdout: float = 0.05,
@@ -96,6 +97,8 @@ def run_kodak(
         report.rows = previous.get("rows", [])
         header["configs"] = previous.get("configs", {})
         done = {(row["image"], row["method"]) for row in report.rows}
+    say = as_progress(progress)
+    todo = [(p.stem, m) for p in paths for m in methods if (p.stem, m) not in done]
     for path in paths:
         if all((path.stem, m) in done for m in methods):
             continue
@@ -103,12 +106,15 @@ def run_kodak(
         for method_name in methods:
             if (path.stem, method_name) in done:
                 continue
+            say.note(f"bench kodak-256 [{todo.index((path.stem, method_name)) + 1}/{len(todo)}]: "
+                     f"{path.stem} × {method_name}")
             config = _config(path, method_name, size, width, steps, seed, holdout, device, overrides, stop_psnr)
-            result = run(config, signal=signal, progress=progress)
+            result = run(config, signal=signal, progress=say)
             header["configs"][method_name] = config_to_dict(result.config)["options"]
             coords, values = signal.coords(), signal.flat_values()
             timed = plain = None
             if method_name in SINE_MLPS:  # the plain reference is a sine MLP: the same network only for these
+                say.stage("timing against the plain PyTorch reference")
                 timed, plain = interleaved_step_seconds(method_name, result.config.options, signal.grid_shape,
                                                         coords[~result.heldout], values[~result.heldout],
                                                         result.config.train.lr, torch_device)
