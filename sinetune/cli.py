@@ -5,6 +5,7 @@
 * ``sinetune render RUN`` → :func:`sinetune.runs.render_run`
 * ``sinetune bench NAME`` → :func:`sinetune.bench.run_benchmark`
 * ``sinetune analyze RUN`` → :func:`sinetune.analysis.analyze_run`
+* ``sinetune report RUN`` → :func:`sinetune.report.write_report`
 * ``sinetune methods``    → :data:`sinetune.methods.METHODS`
 
 The flags of ``fit`` and ``fit-many`` are declared once (:func:`_add_run_flags`); a flag that sets a
@@ -169,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--order", type=int, default=2,
                          help="truncation: all multi-indices with Σ|k_i| ≤ ORDER (default 2; cost grows like n0^ORDER)")
     analyze.add_argument("--out", type=Path, help="output directory (default: the run directory)")
+
+    report = commands.add_parser("report", help="write a run's report.html again (self-contained: metrics, "
+                                                "curves, figures, sounds; renders and analyses added since)")
+    report.add_argument("run_dir", type=Path)
 
     commands.add_parser("methods", help="list the available methods")
     return parser
@@ -389,6 +394,13 @@ def command_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(f"wrote {write_report(args.run_dir)}")
+    return 0
+
+
 def command_methods(args: argparse.Namespace) -> int:
     from .methods import METHODS
 
@@ -403,7 +415,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 COMMANDS = {"fit": command_fit, "fit-many": command_fit_many, "render": command_render, "bench": command_bench,
-            "analyze": command_analyze, "methods": command_methods}
+            "analyze": command_analyze, "report": command_report, "methods": command_methods}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,8 +69,9 @@ RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "rec
 #: The files of an audio run directory.
 AUDIO_RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.wav",
                    "waveform.png", "error.png", "curves.png", MANIFEST)
-#: Files sinetune adds to a finished run (``render``, ``analyze``): replaced along with it.
-DERIVED_FILES = ("render-*.png", "render-*.wav", "analysis_*.png", "analysis.txt")
+#: Files sinetune adds to a finished run (``render``, ``analyze``, ``report``): replaced along with it.
+DERIVED_FILES = ("render-*.png", "render-*.wav", "analysis_*.png", "analysis.txt", "report.html",
+                 ".report.html.partial")
 
 
 def sibling(target: Path, role: str) -> Path:
