@@ -8,8 +8,9 @@ added later (``render-*.png``, ``analysis_*.png``) appear when the report is wri
 (``sinetune report RUN_DIR``). The target is the fitted signal when the report is written with the
 run, else the signal loaded again from ``config.yaml`` (left out, with a note, if it is gone).
 
-Clicking an image toggles a zoomed view (nearest-neighbour, 4×) in a scrollable frame, so a crop
-can be inspected pixel by pixel. The only script on the page is that toggle.
+Clicking an image toggles a zoomed view in a scrollable frame: the target and the reconstruction
+at 4× with nearest-neighbour pixels (a crop can be inspected pixel by pixel), a figure at its own
+size. The only script on the page is that toggle.
 
 ``report.html`` is a derived file of the run (:data:`sinetune.rundir.DERIVED_FILES`): written
 atomically after the run is complete, not listed in its manifest, replaced along with the run.
@@ -46,9 +47,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 figure { margin: 0; } figcaption { color: #555; font-size: 0.9em; }
 .frame { overflow: auto; max-width: 100%; max-height: 80vh; border: 1px solid #ccc; }
-.frame img { display: block; cursor: zoom-in; image-rendering: pixelated; }
-.frame img.pair { width: 360px; } .frame img.wide { width: 560px; }
-.frame img.zoomed { width: auto !important; zoom: 4; cursor: zoom-out; }
+.frame img { display: block; cursor: zoom-in; }
+.frame img.pair { width: 360px; image-rendering: pixelated; } .frame img.wide { width: 560px; }
+.frame img.zoomed { width: auto; cursor: zoom-out; } .frame img.pair.zoomed { zoom: 4; }
 pre { background: #f6f6f6; padding: 0.8em; overflow: auto; font-size: 0.85em; }
 .warn { color: #a40; font-weight: bold; }
 """
@@ -149,6 +150,9 @@ def curves_svg(history: list[dict[str, float]], width: int = 560, height: int = 
             continue
         parts.append(f'<polyline fill="none" stroke="{colours[key]}" stroke-width="2" '
                      f'points="{" ".join(xy(s, v) for s, v in values_)}"/>')
+        if len(values_) <= 60:  # few logged steps: mark them (a single one is no line)
+            parts.extend(f'<circle cx="{xy(s, v).split(",")[0]}" cy="{xy(s, v).split(",")[1]}" r="2.5" '
+                         f'fill="{colours[key]}"/>' for s, v in values_)
         parts.append(f'<text x="{left + 10}" y="{pad + 16 + 14 * index}" font-size="12" '
                      f'fill="{colours[key]}">{names[key]}</text>')
     parts.append("</svg>")
@@ -192,8 +196,9 @@ def build_report(run_dir: str | Path, signal: Signal | None = None) -> str:
              (("ssim", "SSIM"), ("gradient_psnr", "gradient PSNR, dB")))
     keys += (("steps", "steps"), ("seconds_per_step_median", "s/step (median)"), ("parameters", "parameters"),
              ("stopped_early", "stopped early"))
+    shown = {**metrics, "stopped_early": metrics.get("stopped_early") or "no"}
     rows = "".join(f'<tr><th>{html.escape(name)}</th><td class="num">'
-                   f"{_number(metrics.get(key), 4 if key in ('ssim', 'seconds_per_step_median') else 2)}</td></tr>"
+                   f"{_number(shown.get(key), 4 if key in ('ssim', 'seconds_per_step_median') else 2)}</td></tr>"
                    for key, name in keys if key in metrics)
     body = [f"<h1>{html.escape(title)}</h1>",
             f'<p class="sub">{html.escape(shape)} · run directory <code>{html.escape(str(run_dir))}</code></p>']
