@@ -5,7 +5,8 @@
 * ``sinetune render RUN`` → :func:`sinetune.runs.render_run`
 * ``sinetune bench NAME`` → :func:`sinetune.bench.run_benchmark`
 * ``sinetune analyze RUN`` → :func:`sinetune.analysis.analyze_run`
-* ``sinetune report RUN`` → :func:`sinetune.report.write_report`
+* ``sinetune report RUN`` → :func:`sinetune.report.write_report` (a benchmark's folder:
+  :func:`sinetune.bench.page.write_bench_page`)
 * ``sinetune methods``    → :data:`sinetune.methods.METHODS`
 
 The flags of ``fit`` and ``fit-many`` are declared once (:func:`_add_run_flags`); a flag that sets a
@@ -171,9 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="truncation: all multi-indices with Σ|k_i| ≤ ORDER (default 2; cost grows like n0^ORDER)")
     analyze.add_argument("--out", type=Path, help="output directory (default: the run directory)")
 
-    report = commands.add_parser("report", help="write a run's report.html again (self-contained: metrics, "
-                                                "curves, figures, sounds; renders and analyses added since)")
-    report.add_argument("run_dir", type=Path)
+    report = commands.add_parser("report", help="write report.html again: a run's (metrics, curves, figures, "
+                                                "sounds; renders and analyses added since) or a benchmark's "
+                                                "(sortable tables, charts)")
+    report.add_argument("run_dir", type=Path, metavar="RUN_OR_BENCH_DIR")
 
     commands.add_parser("methods", help="list the available methods")
     return parser
@@ -395,9 +397,11 @@ def command_analyze(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
+    from .bench.page import write_bench_page
     from .report import write_report
 
-    print(f"wrote {write_report(args.run_dir)}")
+    bench = (args.run_dir / "results.json").is_file()  # a benchmark's output, else a run directory
+    print(f"wrote {write_bench_page(args.run_dir) if bench else write_report(args.run_dir)}")
     return 0
 
 

@@ -12,8 +12,9 @@ Clicking an image toggles a zoomed view in a scrollable frame: the target and th
 at 4× with nearest-neighbour pixels (a crop can be inspected pixel by pixel), a figure at its own
 size. The only script on the page is that toggle.
 
-``report.html`` is a derived file of the run (:data:`sinetune.rundir.DERIVED_FILES`): written
-atomically after the run is complete, not listed in its manifest, replaced along with the run.
+``report.html`` is written with the run (inside its temporary directory, so it appears with the run
+or not at all) but is a derived file (:data:`sinetune.rundir.DERIVED_FILES`): the manifest does not
+list it, so ``sinetune report`` may rewrite it (atomically) without making the run incomplete.
 """
 
 from __future__ import annotations
@@ -171,11 +172,12 @@ def _target(config: Any) -> tuple[Signal | None, str]:
         return None, f"target not shown: {error}"
 
 
-def build_report(run_dir: str | Path, signal: Signal | None = None) -> str:
+def build_report(run_dir: str | Path, signal: Signal | None = None, name: str | None = None) -> str:
     """The HTML text of ``run_dir``'s report (see the module docstring).
 
     ``signal``: the fitted signal (its values are the target); ``None`` loads it again from
-    ``config.yaml`` (a target that is gone is left out, with a note).
+    ``config.yaml`` (a target that is gone is left out, with a note). ``name``: the run directory
+    as the page names it (default ``run_dir``).
     """
     from .config import load_config
 
@@ -201,7 +203,7 @@ def build_report(run_dir: str | Path, signal: Signal | None = None) -> str:
                    f"{_number(shown.get(key), 4 if key in ('ssim', 'seconds_per_step_median') else 2)}</td></tr>"
                    for key, name in keys if key in metrics)
     body = [f"<h1>{html.escape(title)}</h1>",
-            f'<p class="sub">{html.escape(shape)} · run directory <code>{html.escape(str(run_dir))}</code></p>']
+            f'<p class="sub">{html.escape(shape)} · run directory <code>{html.escape(name or str(run_dir))}</code></p>']
     if metrics.get("diverged"):
         body.append(f'<p class="warn">diverged: {html.escape(str(metrics.get("divergence")))}</p>')
     body.append(f'<h2>Metrics</h2><table id="metrics">{rows}</table>')

@@ -27,7 +27,6 @@ from .metrics import AUDIO_DATA_RANGE, field_gradient
 from .models import SinusoidalField
 from .progress import Progress, as_progress
 from .render import render_field, save_audio, save_image
-from .report import REPORT, write_report
 from .resources import check_fit_memory
 from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these names stay importable here)
     AUDIO_RUN_FILES,
@@ -208,9 +207,8 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | Pend
     if run_dir is not None:
         target = run_dir.target if isinstance(run_dir, PendingRun) else run_dir
         report.stage(f"writing {target} (weights, log, figures)")
-        result.run_dir, result.paths = commit_run(run_dir, lambda d: write_run(d, result, prediction, gradient))
-        report.stage(f"writing {result.run_dir / REPORT}")
-        result.paths["report"] = write_report(result.run_dir, signal)  # a derived file, after the manifest
+        result.run_dir, result.paths = commit_run(run_dir, lambda d: write_run(d, result, prediction, gradient,
+                                                                                str(target)))
     return result
 
 

@@ -140,3 +140,43 @@ def test_the_report_loads_in_a_headless_browser(runs, tmp_path):
             assert pixels.std() > 10, f"{kind}: the screenshot is blank"
     finally:
         browser.quit()
+
+
+RESULTS = {"benchmark": "kodak-256", "steps": 3, "rows": [
+    {"image": "kodim01", "method": "tuner", "heldout_psnr": 25.5, "ssim": 0.8, "diverged": False},
+    {"image": "kodim01", "method": "siren", "heldout_psnr": 27.25, "ssim": None, "diverged": False},
+    {"image": "kodim02", "method": "tuner", "heldout_psnr": 21.0, "ssim": 0.7, "diverged": False}],
+    "means": {"tuner": {"heldout_psnr": 23.25, "ssim": 0.75}, "siren": {"heldout_psnr": 27.25, "ssim": None}}}
+
+
+def test_a_benchmark_page_from_its_results(tmp_path, capsys):
+    import json
+
+    (tmp_path / "results.json").write_text(json.dumps(RESULTS))
+    code, out, err = run_cli(capsys, "report", tmp_path)
+    assert code == 0 and out.strip() == f"wrote {tmp_path / REPORT}"
+    page = (tmp_path / REPORT).read_text()
+    assert page.count('class="sortable"') == 2 and page.count("<svg") == 2  # a chart per numeric mean column
+    assert 'data-value="27.25">27.25</td>' in page and 'data-value="NaN">–</td>' in page
+    assert not re.search(r"""(src|href)=["'](https?:)?//""", page)
+
+
+def test_the_benchmark_page_sorts_in_a_headless_browser(tmp_path):
+    import json
+
+    from sinetune.bench.page import write_bench_page
+
+    (tmp_path / "results.json").write_text(json.dumps(RESULTS))
+    browser = _browser()
+    try:
+        browser.get(write_bench_page(tmp_path).resolve().as_uri())
+        assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+        column = "return Array.from(document.querySelectorAll('#rows tbody tr')).map(r => r.cells[2].textContent)"
+        header = browser.find_elements("css selector", "#rows th")[2]
+        assert header.text == "heldout_psnr"
+        header.click()
+        assert browser.execute_script(column) == ["21", "25.5", "27.25"]
+        header.click()
+        assert browser.execute_script(column) == ["27.25", "25.5", "21"]
+    finally:
+        browser.quit()
