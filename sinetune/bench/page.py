@@ -25,6 +25,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.5em; }
 table { border-collapse: collapse; font-size: 0.9em; } td, th { padding: 0.2em 0.7em; border-bottom: 1px solid #ddd; }
 th { text-align: left; } table.sortable th { cursor: pointer; user-select: none; background: #f3f3f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.wide { overflow-x: auto; max-width: 100%; }
 .charts { display: flex; flex-wrap: wrap; gap: 1.2em; } figcaption { font-size: 0.9em; color: #555; }
 """
 
@@ -63,13 +64,16 @@ def _cell(value: Any) -> str:
         return f'<td class="num" data-value="{value if math.isfinite(value) else "NaN"}">{shown}</td>'
     if value is None:
         return '<td class="num" data-value="NaN">–</td>'
+    if isinstance(value, list) and all(_is_number(item) for item in value):
+        return f"<td>{html.escape(', '.join(f'{item:.4g}' for item in value))}</td>"
     return f"<td>{html.escape(str(value))}</td>"
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], table_id: str) -> str:
     head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
     body = "".join("<tr>" + "".join(_cell(row.get(column)) for column in columns) + "</tr>" for row in rows)
-    return f'<table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (f'<div class="wide"><table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
 
 
 def bar_chart(title: str, values: dict[str, float], width: int = 300, bar: int = 22) -> str:
@@ -79,19 +83,21 @@ def bar_chart(title: str, values: dict[str, float], width: int = 300, bar: int =
         return ""
     low, high = min(0.0, *finite.values()), max(0.0, *finite.values())
     span = (high - low) or 1.0
-    label, height = 70, bar * len(finite) + 10
+    label = min(220, 10 + 7 * max(len(name) for name in finite))
+    width += label - 70
+    height = bar * len(finite) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="{html.escape(title)}">']
     for index, (name, value) in enumerate(finite.items()):
-        x0 = label + (min(value, 0.0) - low) / span * (width - label - 60)
-        length = abs(value) / span * (width - label - 60)
+        x0 = label + (min(value, 0.0) - low) / span * (width - label - 80)
+        length = abs(value) / span * (width - label - 80)
         y = 5 + index * bar
         parts.append(f'<text x="{label - 6}" y="{y + bar * 0.65:.1f}" font-size="12" text-anchor="end">'
                      f"{html.escape(name)}</text>")
         parts.append(f'<rect x="{x0:.1f}" y="{y + 2}" width="{max(length, 1):.1f}" height="{bar - 6}" fill="#4c78a8"/>')
         parts.append(f'<text x="{x0 + length + 4:.1f}" y="{y + bar * 0.65:.1f}" font-size="11">{value:.4g}</text>')
     parts.append("</svg>")
-    return f"<figure>{''.join(parts)}<figcaption>{html.escape(title)} (mean)</figcaption></figure>"
+    return f"<figure>{''.join(parts)}<figcaption>{html.escape(title)}</figcaption></figure>"
 
 
 def build_bench_page(results: dict[str, Any]) -> str:
@@ -106,11 +112,17 @@ def build_bench_page(results: dict[str, Any]) -> str:
                        for key, value in header.items())
     mean_rows = [{"method": method, **values} for method, values in means.items()]
     mean_columns = ["method"] + [column for column in numeric if any(column in values for values in means.values())]
-    charts = "".join(bar_chart(column, {method: values.get(column) for method, values in means.items()})
-                     for column in mean_columns[1:])
+    if means:
+        charts = "".join(bar_chart(f"{column} (mean)", {method: values.get(column) for method, values in means.items()})
+                         for column in mean_columns[1:])
+    else:  # no means (e.g. speed): a bar per row, named by its text fields
+        labels = [" ".join(str(v) for v in row.values() if isinstance(v, str)) for row in rows]
+        charts = "".join(bar_chart(column, dict(zip(labels, (row.get(column) for row in rows))))
+                         for column in numeric)
     body = [f"<h1>{html.escape(title)}</h1>",
             f"<p>{len(rows)} rows; click a column title to sort.</p>",
-            "<h2>Means per method</h2>", _table(mean_rows, mean_columns, "means") if mean_rows else "<p>none yet</p>",
+            "<h2>Means per method</h2>", (_table(mean_rows, mean_columns, "means") if mean_rows
+                                          else "<p>no per-method means in these results</p>"),
             f'<div class="charts">{charts}</div>',
             "<h2>Rows</h2>", _table(rows, columns, "rows"),
             f"<h2>Protocol</h2><table>{protocol}</table>"]
