@@ -65,11 +65,12 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 #: The files of an image run directory.
 RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.png",
-             "error.png", "spectrum.png", "gradient.png", "curves.png", MANIFEST)
+             "error.png", "spectrum.png", "gradient.png", "curves.png", "report.html", MANIFEST)
 #: The files of an audio run directory.
 AUDIO_RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.wav",
-                   "waveform.png", "error.png", "curves.png", MANIFEST)
-#: Files sinetune adds to a finished run (``render``, ``analyze``, ``report``): replaced along with it.
+                   "waveform.png", "error.png", "curves.png", "report.html", MANIFEST)
+#: Files sinetune adds to a finished run (``render``, ``analyze``, ``report``): replaced along with it, and
+#: not listed in its manifest (``report.html`` is written with the run but may be rewritten later).
 DERIVED_FILES = ("render-*.png", "render-*.wav", "analysis_*.png", "analysis.txt", "report.html",
                  ".report.html.partial")
 

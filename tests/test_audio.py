@@ -245,7 +245,7 @@ def test_audio_run_directory_and_checkpoint(tmp_path):
     path = write_sound(tmp_path / "clip.flac", data, RATE, "PCM_16")
     result = sinetune.fit(str(path), "tuner", options=TunerOptions(input_width=16, hidden_width=16),
                           train_options=TrainOptions(steps=5), device="cpu", out=tmp_path / "run")
-    assert set(result.paths) == {name.split(".")[0] for name in AUDIO_RUN_FILES} | {"report"}
+    assert set(result.paths) == {name.split(".")[0] for name in AUDIO_RUN_FILES}
     for name in AUDIO_RUN_FILES:
         assert (tmp_path / "run" / name).is_file(), name
     reconstruction, rate = sf.read(str(tmp_path / "run" / "reconstruction.wav"))

@@ -27,7 +27,7 @@ def test_fit_writes_every_run_file(fitted_run):
     assert result.run_dir == run_dir
     for name in RUN_FILES:
         assert (run_dir / name).is_file() and (run_dir / name).stat().st_size > 0, name
-    assert set(result.paths) == {name.split(".")[0] for name in RUN_FILES} | {"report"}
+    assert set(result.paths) == {name.split(".")[0] for name in RUN_FILES}
     assert result.paths["report"] == run_dir / "report.html"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["grid_shape"] == [32, 32] and metrics["channels"] == 3 and metrics["steps"] == 20
