@@ -243,9 +243,7 @@ def command_fit(args: argparse.Namespace) -> int:
     metrics = result.metrics
     heldout = metrics["heldout_psnr"]
     say = _printer(args.quiet)
-    say(f"run directory: {result.run_dir}")
-    if metrics.get("derived"):
-        say(f"derived: {metrics['derived']}")
+    say(f"run directory: {result.run_dir}")  # (the derived: line came before training, with the progress)
     shape = _shape(metrics)
     if result.signal.kind == "audio":
         quality = f"SNR {_num(metrics['snr'])} dB, LSD {_num(metrics['lsd'])} dB"
