@@ -273,7 +273,8 @@ def fit(
     Args:
         signal: image path, built-in name (``"astronaut"``), sound file (``.wav``, ``.flac``,
             ``.ogg``) or a loaded :class:`~sinetune.signals.Signal`.
-        method: ``"tuner"`` or ``"siren"`` (see ``sinetune.methods.METHODS``).
+        method: a name in ``sinetune.methods.METHODS`` (``tuner``, ``siren``, ``siren2``, ``ssn``, ``ffn``, ``finer``,
+            ``wire``, ``gauss``, ``mfn``, ``bacon``; ``sinetune methods`` describes them).
         size: longer side after resizing, up or down (ignored for a loaded ``Signal``); ``None``
             keeps the image's own size up to ``max_size``.
         max_size: with ``size=None``, an image whose longer side exceeds this is downsampled to it
