@@ -250,10 +250,10 @@ def command_fit(args: argparse.Namespace) -> int:
     else:
         quality = f"SSIM {_num(metrics.get('ssim'), '.4f')}, gradient PSNR {_num(metrics.get('gradient_psnr'))} dB"
     say(f"{config.method} on {metrics['signal']} ({shape}, "
-          f"{metrics['steps']} steps, {_num(metrics['seconds_per_step_median'], '.3f')} s/step): "
-          f"train PSNR {_num(metrics['train_psnr'])} dB, "
-          + (f"held-out PSNR {_num(heldout)} dB, " if heldout is not None else "")
-          + quality)
+        f"{metrics['steps']} steps, {_num(metrics['seconds_per_step_median'], '.3f')} s/step): "
+        f"train PSNR {_num(metrics['train_psnr'])} dB, "
+        + (f"held-out PSNR {_num(heldout)} dB, " if heldout is not None else "")
+        + quality)
     if metrics["diverged"]:
         print(f"sinetune: warning: {metrics.get('divergence') or 'the fit diverged'}", file=sys.stderr)
     return 0
@@ -314,9 +314,9 @@ def command_fit_many(args: argparse.Namespace) -> int:
     audio = results[0].signal.kind == "audio"
     channels = "" if audio else f", {first['channels']} channel{'s' if first['channels'] != 1 else ''}"
     say(f"{config.method} on {len(results)} signals ({_shape(first)}{channels}) {batching}: {steps} steps, "
-          f"{train_seconds:.2f} s of training "
-          f"({statistics.median(r.metrics['seconds_per_step_median'] or 0.0 for r in results):.3f} s "
-          f"per batched step)")
+        f"{train_seconds:.2f} s of training "
+        f"({statistics.median(r.metrics['seconds_per_step_median'] or 0.0 for r in results):.3f} s "
+        f"per batched step)")
     name_width = max(6, *(len(result.signal.name) for result in results))
     # images: SSIM; sounds: SNR in dB (they have no SSIM). A metric metrics.json holds as null is n/a.
     quality, key, spec = ("   SNR", "snr", ".2f") if audio else ("  SSIM", "ssim", ".4f")
@@ -326,10 +326,10 @@ def command_fit_many(args: argparse.Namespace) -> int:
         heldout = metrics["heldout_psnr"]
         flag = "  (diverged)" if metrics["diverged"] else ""
         say(f"{result.signal.name:<{name_width}}  {metrics['steps']:5d}  {_num(metrics['train_psnr']):>10}  "
-              + (f"{_num(heldout):>13}" if heldout is not None else f"{'-':>13}")
-              + f"  {_num(metrics.get(key), spec):>6}  {result.run_dir}{flag}")
+            + (f"{_num(heldout):>13}" if heldout is not None else f"{'-':>13}")
+            + f"  {_num(metrics.get(key), spec):>6}  {result.run_dir}{flag}")
     say(f"total: {total:.1f} s for {len(results)} signals (training {train_seconds:.1f} s; the rest is "
-          f"loading, evaluation and writing run directories)")
+        f"loading, evaluation and writing run directories)")
     if any(result.metrics["diverged"] for result in results):
         print("sinetune: warning: some fits diverged (see divergence in their metrics.json)", file=sys.stderr)
     return 0
