@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Development/CI installs pin torch (a local CPU wheel here); the package itself accepts torch>=2.1,<3.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: venv demo test lint bench docs-tables clean
+.PHONY: venv demo test test-browser lint bench docs-tables clean
 
 $(BIN)/sinetune: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,18 @@ test: venv
 	$(BIN)/ruff check sinetune tests benchmarks
 	$(BIN)/python -m pytest
 
+# sinetune ships no benchmark data: point DATA at a folder with kodak/ (and audio/)
+DATA ?= ../shared/data
+# The headless-browser test of report.html: Chromium (Debian packages, a few hundred MB, so not part of
+# `make test`, where the test skips itself) and selenium.
+test-browser: venv
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,browser]"
+	$(BIN)/python -m pytest tests/test_report.py
+
 bench: venv
-	$(BIN)/sinetune bench kodak-256 --images 03,19,23
+	$(BIN)/sinetune bench kodak-256 --data $(DATA)/kodak --images 03,19,23
 
 # README.md's option tables, regenerated from the option dataclasses' docstrings (tests check they are current)
 docs-tables: venv

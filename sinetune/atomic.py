@@ -8,6 +8,8 @@
 * :func:`exchange`: swap two directories in one step (Linux ``renameat2(RENAME_EXCHANGE)``).
 * :func:`fsync`: flush a file's or a directory's entries to disk (power loss, not just a kill).
 * :func:`fresh_directory`: create a new, empty, uniquely named directory (the umask applies).
+* :func:`apply_umask`: give a file written by a library that creates it ``0600`` (safetensors) the
+  mode an ordinary ``open()`` would have given it (``0666`` less the umask).
 """
 
 from __future__ import annotations
@@ -88,4 +90,20 @@ def fresh_directory(prefix: Path) -> Path:
             continue
 
 
-__all__ = ["exchange", "fresh_directory", "fsync", "lock", "unlock"]
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS tells it (Linux ``/proc``)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but only a fallback)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: Path) -> None:
+    """Set ``path``'s permissions to ``0666 & ~umask``, those of a file made by ``open(path, "w")``."""
+    os.chmod(path, 0o666 & ~current_umask())
+
+
+__all__ = ["apply_umask", "current_umask", "exchange", "fresh_directory", "fsync", "lock", "unlock"]

@@ -15,6 +15,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .atomic import apply_umask
 from .errors import SinetuneError
 from .methods import build_field
 from .models import SinusoidalField
@@ -24,7 +25,8 @@ FORMAT_VERSION = "1"
 
 def save_field(field: SinusoidalField, path: Path, method: str, grid_shape: tuple[int, ...], channels: int,
                sample_rate: int | None = None, scale: float = 1.0) -> None:
-    """Write ``field``'s state to ``path`` atomically (temporary file, then rename).
+    """Write ``field``'s state to ``path`` atomically (temporary file, then rename), with the
+    permissions of any other file the process writes (``0666`` less the umask).
 
     ``sample_rate`` (Hz) and ``scale`` (the de-normalisation factor, see
     :class:`~sinetune.signals.Signal`) are stored for audio, so a render can write a WAV.
@@ -37,6 +39,7 @@ def save_field(field: SinusoidalField, path: Path, method: str, grid_shape: tupl
         metadata["scale"] = repr(float(scale))
     temporary = Path(path).with_suffix(".tmp")
     save_file(tensors, str(temporary), metadata=metadata)
+    apply_umask(temporary)  # safetensors creates its file 0600; every other run file follows the umask
     os.replace(temporary, path)
 
 

@@ -5,6 +5,8 @@
 * ``sinetune render RUN`` → :func:`sinetune.runs.render_run`
 * ``sinetune bench NAME`` → :func:`sinetune.bench.run_benchmark`
 * ``sinetune analyze RUN`` → :func:`sinetune.analysis.analyze_run`
+* ``sinetune report RUN`` → :func:`sinetune.report.write_report` (a benchmark's folder:
+  :func:`sinetune.bench.page.write_bench_page`)
 * ``sinetune methods``    → :data:`sinetune.methods.METHODS`
 
 The flags of ``fit`` and ``fit-many`` are declared once (:func:`_add_run_flags`); a flag that sets a
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 import yaml
 
 from .errors import SinetuneError
+from .progress import Progress
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -90,12 +93,14 @@ def _add_run_flags(parser: argparse.ArgumentParser, methods: Sequence[str], flag
                         help=f"one of {', '.join(methods)} (default tuner; sinetune methods describes them)")
     for flag, key in flags.items():
         _add_config_flag(parser, flag, key)
-    parser.add_argument("--full-size", action="store_true", help="images: keep the image's own size (signal.size "
-                                                                 "null; overrides --size)")
+    parser.add_argument("--full-size", action="store_true", help="images: keep the image's own size, however "
+                                                                 "large (signal.size and signal.max_size null; "
+                                                                 "overrides --size)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     parser.add_argument("--out", type=Path, metavar=out[0], help=out[1])
     parser.add_argument("--overwrite", action="store_true", help="replace existing run directories")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors (no progress, "
+                                                             "no summary)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,10 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     many = commands.add_parser("fit-many", help="fit many equal-shape signals at once as one batched model, "
                                                 "one run directory each")
     many.add_argument("sources", nargs="+", metavar="DIR_OR_GLOB",
-                      help="a directory (its images), a quoted glob pattern ('kodak/*.png') or files")
-    _add_run_flags(many, tuple(METHODS), RUN_FLAGS, out=("ROOT", "root directory: one run directory ROOT/STEM "
-                                                              "per image (default runs/many-METHOD[-N])"))
-    many.add_argument("--group", type=int, metavar="N", help="batch at most N images at a time (memory; "
+                      help="a directory (its images and sounds), a quoted glob pattern ('kodak/*.png') or files")
+    _add_run_flags(many, tuple(METHODS), {**RUN_FLAGS, **FIT_FLAGS},
+                   out=("ROOT", "root directory: one run directory ROOT/STEM per signal "
+                                "(default runs/many-METHOD[-N])"))
+    many.add_argument("--group", type=int, metavar="N", help="batch at most N signals at a time (memory; "
                                                              "default all)")
     many.add_argument("--cluster", metavar="ray[://ADDRESS]",
                       help="fit the groups (--group, default 8 signals) as tasks on a Ray cluster: ray (a local "
@@ -132,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     render = commands.add_parser("render", help="render a saved run at any resolution or domain")
     render.add_argument("run_dir", type=Path)
     render.add_argument("--size", type=int, help="images: longer side in pixels (default: the training size); "
-                                                 "audio: number of samples (default: the original rate)")
+                                                 "audio: number of samples M over the domain, same duration, so "
+                                                 "the rate becomes rate·(M−1)/(N−1) for N trained samples "
+                                                 "(default: the original rate)")
     render.add_argument("--domain", type=_domain, nargs=2, metavar=("LOW", "HIGH"), default=(-1.0, 1.0),
                         help="coordinate range per axis; -1 1 is the training domain, -2 2 extrapolates")
     render.add_argument("--out", type=Path, help="output PNG, or WAV for audio (default inside the run directory)")
@@ -142,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="run a benchmark and print its table")
     bench.add_argument("name", help="benchmark name: kodak-256, audio, speed or ttq")
     bench.add_argument("--data", type=Path,
-                       help="data directory (default ../shared/data/kodak, ../shared/data/audio for audio)")
+                       help="data directory: kodak-256 its kodimNN.png, audio its clips (default "
+                            "$SINETUNE_DATA/kodak or $SINETUNE_DATA/audio; sinetune ships no data)")
     bench.add_argument("--images", help="kodak-256: comma-separated subset, e.g. 03,19,23 (default: all)")
     bench.add_argument("--clips", help="audio: comma-separated subset of bach,counting,trumpet,speech "
                                        "(default: all four)")
@@ -163,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, help="directory for results.json and results.md "
                                                 "(default bench-runs/NAME[-N])")
     bench.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    bench.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
     bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="METHOD.KEY=VALUE",
                        help="override a method option, e.g. --set tuner.period=4")
 
@@ -171,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--order", type=int, default=2,
                          help="truncation: all multi-indices with Σ|k_i| ≤ ORDER (default 2; cost grows like n0^ORDER)")
     analyze.add_argument("--out", type=Path, help="output directory (default: the run directory)")
+
+    report = commands.add_parser("report", help="write report.html again: a run's (metrics, curves, figures, "
+                                                "sounds; renders and analyses added since) or a benchmark's "
+                                                "(sortable tables, charts)")
+    report.add_argument("run_dir", type=Path, metavar="RUN_OR_BENCH_DIR")
 
     commands.add_parser("methods", help="list the available methods")
     return parser
@@ -199,7 +214,7 @@ def run_config(args: argparse.Namespace, data: dict[str, object], flags: dict[st
         raise SinetuneError(f"--batch-size must be a positive integer, got {args.batch_size}")
     values = {key: getattr(args, _dest(flag)) for flag, key in flags.items() if getattr(args, _dest(flag)) is not None}
     if args.full_size:
-        values["signal.size"] = None
+        values["signal.size"] = values["signal.max_size"] = None
     return config_from_dict(apply_overrides(apply_overrides(data, values), parse_overrides(args.overrides)))
 
 
@@ -246,34 +261,46 @@ def command_fit(args: argparse.Namespace) -> int:
         from .resume import resume_fit
 
         _resume_alone(args)
-        result = resume_fit(args.resume, progress=not args.quiet, device=args.device)
+        result = resume_fit(args.resume, progress=Progress(quiet=args.quiet), device=args.device)
     else:
         config = fit_config(args)
         if args.out is not None:
             out = args.out
         else:
             out = default_run_dir(Path("runs"), Path(config.signal.path).stem or "signal", config.method)
-        result = run(config, out=out, overwrite=args.overwrite, progress=not args.quiet)
+        result = run(config, out=out, overwrite=args.overwrite, progress=Progress(quiet=args.quiet))
     config = result.config
     metrics = result.metrics
     heldout = metrics["heldout_psnr"]
-    print(f"run directory: {result.run_dir}")
-    if metrics.get("derived"):
-        print(f"derived: {metrics['derived']}")
+    say = _printer(args.quiet)
+    say(f"run directory: {result.run_dir}")  # (the derived: line came before training, with the progress)
+    shape = _shape(metrics)
     if result.signal.kind == "audio":
-        shape = f"{metrics['grid_shape'][0]} samples at {metrics['sample_rate']} Hz"
         quality = f"SNR {_num(metrics['snr'])} dB, LSD {_num(metrics['lsd'])} dB"
     else:
-        shape = "×".join(map(str, metrics["grid_shape"]))
         quality = f"SSIM {_num(metrics.get('ssim'), '.4f')}, gradient PSNR {_num(metrics.get('gradient_psnr'))} dB"
-    print(f"{config.method} on {metrics['signal']} ({shape}, "
-          f"{metrics['steps']} steps, {_num(metrics['seconds_per_step_median'], '.3f')} s/step): "
-          f"train PSNR {_num(metrics['train_psnr'])} dB, "
-          + (f"held-out PSNR {_num(heldout)} dB, " if heldout is not None else "")
-          + quality)
+    say(f"{config.method} on {metrics['signal']} ({shape}, "
+        f"{metrics['steps']} steps, {_num(metrics['seconds_per_step_median'], '.3f')} s/step): "
+        f"train PSNR {_num(metrics['train_psnr'])} dB, "
+        + (f"held-out PSNR {_num(heldout)} dB, " if heldout is not None else "")
+        + quality)
     if metrics["diverged"]:
         print(f"sinetune: warning: {metrics.get('divergence') or 'the fit diverged'}", file=sys.stderr)
     return 0
+
+
+def _printer(quiet: bool) -> typing.Callable[..., None]:
+    """``print``, or with ``--quiet`` nothing: quiet commands print only warnings and errors."""
+    import builtins
+
+    return (lambda *args, **kwargs: None) if quiet else builtins.print
+
+
+def _shape(metrics: dict) -> str:
+    """``"256×256"`` for an image, ``"44100 samples at 44100 Hz"`` for a sound."""
+    if metrics.get("sample_rate") is not None:
+        return f"{metrics['grid_shape'][0]} samples at {metrics['sample_rate']} Hz"
+    return "×".join(map(str, metrics["grid_shape"]))
 
 
 def _num(value: object, spec: str = ".2f") -> str:
@@ -293,20 +320,22 @@ def command_fit_many(args: argparse.Namespace) -> int:
 
     method = args.method or "tuner"
     get_method(method)
-    config = run_config(args, {"method": method}, RUN_FLAGS)
-    if dataclasses.replace(config.signal, size=None) != dataclasses.replace(SignalConfig(), size=None):
-        raise SinetuneError("fit-many takes its signals as arguments: of the signal section, only signal.size "
-                            "(--size) applies")
+    config = run_config(args, {"method": method}, {**RUN_FLAGS, **FIT_FLAGS})
+    crop = {"start": config.signal.start, "duration": config.signal.duration, "samples": config.signal.samples}
+    if config.signal.path != SignalConfig().path:
+        raise SinetuneError("fit-many takes its signals as arguments, not signal.path")
     paths = find_signals(args.sources)
     out = args.out if args.out is not None else default_run_dir(Path("runs"), "many", config.method)
     if args.cluster is not None:
         return _fit_many_on_cluster(args, config, paths, out)
     started = time.perf_counter()
-    results = fit_many(paths, config.method, size=config.signal.size, options=config.options,
+    results = fit_many(paths, config.method, size=config.signal.size, max_size=config.signal.max_size,
+                       options=config.options,
                        train_options=config.train, seed=config.seed, holdout=config.holdout, device=config.device,
-                       out=out, overwrite=args.overwrite, progress=not args.quiet, group_size=args.group,
-                       resume=args.resume)
+                       out=out, overwrite=args.overwrite, progress=Progress(quiet=args.quiet), group_size=args.group,
+                       resume=args.resume, **crop)
     total = time.perf_counter() - started
+    say = _printer(args.quiet)
     first = results[0].metrics
     size = args.group or len(results)
     # a group's training time is that of its longest-running signal (it saw every batched step)
@@ -314,21 +343,25 @@ def command_fit_many(args: argparse.Namespace) -> int:
                         for start in range(0, len(results), size))
     steps = max(result.metrics["steps"] for result in results)
     batching = "as one batched model" if size >= len(results) else f"in batched groups of {size}"
-    print(f"{config.method} on {len(results)} signals ({'×'.join(map(str, first['grid_shape']))}, "
-          f"{first['channels']} channels) {batching}: {steps} steps, {train_seconds:.2f} s of training "
-          f"({statistics.median(r.metrics['seconds_per_step_median'] or 0.0 for r in results):.3f} s "
-          f"per batched step)")
+    audio = results[0].signal.kind == "audio"
+    channels = "" if audio else f", {first['channels']} channel{'s' if first['channels'] != 1 else ''}"
+    say(f"{config.method} on {len(results)} signals ({_shape(first)}{channels}) {batching}: {steps} steps, "
+        f"{train_seconds:.2f} s of training "
+        f"({statistics.median(r.metrics['seconds_per_step_median'] or 0.0 for r in results):.3f} s "
+        f"per batched step)")
     name_width = max(6, *(len(result.signal.name) for result in results))
-    print(f"{'signal':<{name_width}}  steps  train PSNR  held-out PSNR    SSIM  run directory")
+    # images: SSIM; sounds: SNR in dB (they have no SSIM). A metric metrics.json holds as null is n/a.
+    quality, key, spec = ("   SNR", "snr", ".2f") if audio else ("  SSIM", "ssim", ".4f")
+    say(f"{'signal':<{name_width}}  steps  train PSNR  held-out PSNR  {quality}  run directory")
     for result in results:
         metrics = result.metrics
         heldout = metrics["heldout_psnr"]
         flag = "  (diverged)" if metrics["diverged"] else ""
-        print(f"{result.signal.name:<{name_width}}  {metrics['steps']:5d}  {metrics['train_psnr']:10.2f}  "
-              + (f"{heldout:13.2f}" if heldout is not None else f"{'-':>13}")
-              + f"  {metrics.get('ssim', float('nan')):6.4f}  {result.run_dir}{flag}")
-    print(f"total: {total:.1f} s for {len(results)} signals (training {train_seconds:.1f} s; the rest is "
-          f"loading, evaluation and writing run directories)")
+        say(f"{result.signal.name:<{name_width}}  {metrics['steps']:5d}  {_num(metrics['train_psnr']):>10}  "
+            + (f"{_num(heldout):>13}" if heldout is not None else f"{'-':>13}")
+            + f"  {_num(metrics.get(key), spec):>6}  {result.run_dir}{flag}")
+    say(f"total: {total:.1f} s for {len(results)} signals (training {train_seconds:.1f} s; the rest is "
+        f"loading, evaluation and writing run directories)")
     if any(result.metrics["diverged"] for result in results):
         print("sinetune: warning: some fits diverged (see divergence in their metrics.json)", file=sys.stderr)
     return 0
@@ -380,7 +413,7 @@ def command_bench(args: argparse.Namespace) -> int:
         if not dot:
             raise SinetuneError(f"bench --set expects METHOD.KEY=VALUE, got {key!r}")
         overrides.setdefault(method, {})[option] = value
-    options: dict[str, object] = {"device": args.device, "out": args.out, "progress": True}
+    options: dict[str, object] = {"device": args.device, "out": args.out, "progress": Progress(quiet=args.quiet)}
     converted = {"images": _names(args.images), "clips": _names(args.clips), "methods": _names(args.methods),
                  "levers": _names(args.levers),
                  "overrides": overrides or None, "resume": args.resume or None}
@@ -393,8 +426,9 @@ def command_bench(args: argparse.Namespace) -> int:
             raise SinetuneError(f"{flag} does not apply to bench {args.name}")
         options[key] = value
     report = run_benchmark(args.name, **options)
-    print(report.markdown)
-    print(f"results: {report.out_dir}")
+    say = _printer(args.quiet)
+    say(report.markdown)
+    say(f"results: {report.out_dir}")
     return 0
 
 
@@ -406,6 +440,15 @@ def command_analyze(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"order {report.order}: max |expansion − network| = {report.max_errors[-1]:.3g} on the training grid; "
           f"energy beyond the band-limit {100 * report.energy_beyond_band['render']:.3g}% (render FFT)")
+    return 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from .bench.page import write_bench_page
+    from .report import write_report
+
+    bench = (args.run_dir / "results.json").is_file()  # a benchmark's output, else a run directory
+    print(f"wrote {write_bench_page(args.run_dir) if bench else write_report(args.run_dir)}")
     return 0
 
 
@@ -423,7 +466,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 COMMANDS = {"fit": command_fit, "fit-many": command_fit_many, "render": command_render, "bench": command_bench,
-            "analyze": command_analyze, "methods": command_methods}
+            "analyze": command_analyze, "report": command_report, "methods": command_methods}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 A saved ``config.yaml`` holds everything needed to re-run a fit (signal, method options with the
 signal-derived values resolved, training options, seed, hold-out fraction, device)::
 
-    signal: {path: astronaut, size: 256, start: null, duration: null, samples: null}
+    signal: {path: astronaut, size: 256, max_size: 256, start: null, duration: null, samples: null}
     method: tuner
     options: {input_width: 256, hidden_width: 256, period: 2.1, band_limit: 40, ...}
     train: {steps: 300, lr: 0.0005, batch_size: null, log_every: 10}
@@ -26,6 +26,7 @@ import yaml
 
 from .errors import SinetuneError
 from .methods import TunerOptions, get_method
+from .signals import DEFAULT_MAX_SIZE
 from .training import TrainOptions
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -38,8 +39,11 @@ class SignalConfig:
     Attributes:
         path: image file, a built-in name (``astronaut``, ``camera``, ...) or a sound file
             (``.wav``, ``.flac``, ``.ogg``; chosen by suffix).
-        size: images only: resize so the longer side has this many pixels; ``null``
-            (``fit --full-size``) keeps the file's size. Ignored for audio (a run records ``null`` there).
+        size: images only: resize so the longer side has this many pixels (up or down); ``null``
+            keeps the file's own size up to ``max_size``. Ignored for audio (a run records ``null`` there).
+        max_size: images only, when ``size`` is ``null``: an image whose longer side exceeds this
+            many pixels is downsampled to it, a smaller one is never upsampled; ``null`` (``fit
+            --full-size``) keeps any size. The ``derived:`` line says what was done.
         start: audio only: crop start in seconds (``null`` = 0).
         duration: audio only: crop length in seconds (``null`` = to the end).
         samples: audio only: keep the first ``samples`` samples from ``start`` (exclusive with
@@ -49,7 +53,8 @@ class SignalConfig:
     """
 
     path: str = "astronaut"
-    size: int | None = 256
+    size: int | None = None
+    max_size: int | None = DEFAULT_MAX_SIZE
     start: float | None = None
     duration: float | None = None
     samples: int | None = None

@@ -27,11 +27,21 @@ import torch
 from .config import RunConfig, SignalConfig
 from .errors import SinetuneError
 from .methods import get_method
+from .progress import Progress, as_progress
 from .resources import check_fit_memory
 from .resume import check_same_fit, load_finished
 from .rundir import PendingRun, check_run_dir, resume_path
-from .runs import FitResult, PreparedFit, checkpoint_header, finish_fit, prepare_fit, prepare_run_dir
-from .signals import Signal, load_signal
+from .runs import (
+    FitResult,
+    PreparedFit,
+    checkpoint_header,
+    derived_text,
+    describe_fit,
+    finish_fit,
+    prepare_fit,
+    prepare_run_dir,
+)
+from .signals import DEFAULT_MAX_SIZE, Signal, load_signal
 from .stacking import rebind, stack_fields, unstack_into
 from .train_state import Checkpointer, checkpointing, read_checkpoint
 from .training import TrainOptions, TrainResult, train
@@ -49,7 +59,8 @@ def _rebind_all(prepared: list[PreparedFit], stacked: torch.nn.Module, kind: str
     return [rebind(item, prepared[0].built.field, stacked) for item in getattr(prepared[0].built, kind)]
 
 
-def train_prepared(prepared: list[PreparedFit], progress: bool = False, checkpoint: Checkpointer | None = None,
+def train_prepared(prepared: list[PreparedFit], progress: bool | Progress = False,
+                   checkpoint: Checkpointer | None = None,
                    resume: tuple[dict, dict] | None = None) -> list[TrainResult]:
     """Stack the prepared fields, train them with :func:`~sinetune.training.train` (``checkpoint``,
     ``resume``: as there), copy the weights back."""
@@ -69,14 +80,24 @@ def train_prepared(prepared: list[PreparedFit], progress: bool = False, checkpoi
 
 
 def _shape_text(signal: Signal) -> str:
+    if signal.kind == "audio":
+        return f"{signal.grid_shape[0]} samples at {signal.sample_rate} Hz"
     return "×".join(map(str, signal.grid_shape)) + f"×{signal.channels}"
+
+
+def _shape_hint(signal: Signal, size: int | None, duration: float | None, samples: int | None) -> str:
+    """How to make the shapes agree: ``--size`` for images, a crop for sounds."""
+    if signal.kind == "audio":
+        return " (crop them to one length with --samples N)" if samples is None else ""
+    return " (pass --size)" if size is None else ""
 
 
 def fit_many(
     signals: Sequence[str | Path | Signal],
     method: str = "tuner",
     *,
-    size: int | None = 256,
+    size: int | None = None,
+    max_size: int | None = DEFAULT_MAX_SIZE,
     options: Any = None,
     train_options: TrainOptions | None = None,
     seed: int = 0,
@@ -84,8 +105,11 @@ def fit_many(
     device: str = "auto",
     out: str | Path | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: bool | Progress = False,
     group_size: int | None = None,
+    start: float | None = None,
+    duration: float | None = None,
+    samples: int | None = None,
     resume: bool = False,
 ) -> list[FitResult]:
     """Fit N signals of equal shape as one batched model; one :class:`FitResult` per signal.
@@ -98,11 +122,16 @@ def fit_many(
         signals: image paths, built-in names, sound files or loaded :class:`Signal` s; all must have
             the same grid shape and channel count after loading (``size`` applies to images).
         method: any method of :data:`sinetune.methods.METHODS`.
+        progress: report progress on stderr (:class:`~sinetune.progress.Progress`): the signals,
+            the groups and their run directories before training, the ``derived:`` choices of the
+            first signal, the batched training steps, each signal's evaluation and writing.
         out: a root directory: signal ``b`` is written to ``out/<name>`` (its file stem). Every run
             directory is checked before anything is fitted; existing ones need ``overwrite``.
         group_size: train at most this many signals as one batched model at a time (groups one
             after another, each written when done); ``None`` = all at once. Memory grows with it;
             results do not depend on it.
+        start, duration, samples: the audio crop applied to every sound (as ``sinetune.fit``), so
+            clips of different lengths can be fitted together; ignored for images.
         resume: continue an interrupted call with the same arguments: run directories already
             complete are read back (:func:`sinetune.resume.load_finished`), the group that was
             training goes on from its checkpoint (kept next to its first run directory while it
@@ -119,12 +148,13 @@ def fit_many(
         raise SinetuneError(f"group size must be a positive number of signals, got {group_size}")
     if not signals:
         raise SinetuneError("fit-many needs at least one signal")
-    loaded = [item if isinstance(item, Signal) else load_signal(item, size) for item in signals]
+    loaded = [item if isinstance(item, Signal) else load_signal(item, size, start, duration, samples, max_size)
+              for item in signals]
     first = loaded[0]
     for signal in loaded[1:]:
         if (signal.grid_shape, signal.channels, signal.kind) != (first.grid_shape, first.channels, first.kind):
             raise SinetuneError(f"fit-many needs signals of equal shape: {signal.name} is {_shape_text(signal)}, "
-                                f"{first.name} is {_shape_text(first)}" + (" (pass --size)" if size is None else ""))
+                                f"{first.name} is {_shape_text(first)}" + _shape_hint(first, size, duration, samples))
     run_dirs: list[Path | None] = [None] * len(loaded)
     if out is not None:
         names = [signal.name for signal in loaded]
@@ -139,7 +169,8 @@ def fit_many(
             signal_config = SignalConfig(path=signal.source.removeprefix("builtin:"),
                                          size=max(signal.grid_shape) if signal.kind != "audio" else None)
         else:
-            signal_config = SignalConfig(path=str(item), size=size)
+            signal_config = SignalConfig(path=str(item), size=size, max_size=max_size, start=start,
+                                         duration=duration, samples=samples)
         config = RunConfig(signal=signal_config, method=method,
                            options=options if options is not None else registry_entry.options_type(),
                            train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device)
@@ -151,8 +182,8 @@ def fit_many(
                             "fit them separately")
     size_of_group = len(prepared) if group_size is None else group_size
     check_fit_memory(reference, min(size_of_group, len(prepared)), hint="batch fewer signals at once with --group N")
-    groups = [range(start, min(start + size_of_group, len(prepared)))
-              for start in range(0, len(prepared), size_of_group)]
+    groups = [range(begin, min(begin + size_of_group, len(prepared)))
+              for begin in range(0, len(prepared), size_of_group)]
     done = [resume and path is not None and _complete(path) for path in run_dirs]
     if out is not None and not resume and not overwrite:
         for group in groups:
@@ -160,16 +191,25 @@ def fit_many(
                 raise SinetuneError(f"an interrupted fit-many wrote to {out}; run the same command with --resume to "
                                     f"continue it, or pass --overwrite to start over")
     results = []
+    report = as_progress(progress)
     with ExitStack() as held:  # every run directory to write locked and checked before anything is fitted
         directories = [None if finished else held.enter_context(prepare_run_dir(path, overwrite))
                        for path, finished in zip(run_dirs, done)]
-        for group in groups:
+        report.note(f"fit-many: {len(prepared)} signals in {len(groups)} group{'s' * (len(groups) != 1)} of at "
+                    f"most {size_of_group}" + (f" → {out}/NAME" if out is not None else ""))
+        derived = derived_text(reference)
+        if derived:
+            report.note(f"derived ({reference.signal.name}): {derived}")
+        for number, group in enumerate(groups, 1):
             if all(done[b] for b in group):
+                report.note(f"group {number}/{len(groups)}: already complete, read back")
                 results.extend(load_finished(prepared[b], run_dirs[b]) for b in group)
                 continue
-            results.extend(_fit_group([prepared[b] for b in group], [run_dirs[b] for b in group],
-                                      [directories[b] for b in group], [done[b] for b in group], overwrite,
-                                      progress, resume))
+            members = [prepared[b] for b in group]
+            names = members[0].signal.name + (f" … {members[-1].signal.name}" if len(members) > 1 else "")
+            report.note(f"group {number}/{len(groups)}: " + describe_fit(members[0], name=f"{len(members)} × {names}"))
+            results.extend(_fit_group(members, [run_dirs[b] for b in group], [directories[b] for b in group],
+                                      [done[b] for b in group], overwrite, report, resume))
     return results
 
 
@@ -183,7 +223,7 @@ def _complete(path: Path) -> bool:
 
 
 def _fit_group(group: list[PreparedFit], paths: list[Path | None], directories: list[PendingRun | None],
-               done: list[bool], overwrite: bool, progress: bool, resume: bool) -> list[FitResult]:
+               done: list[bool], overwrite: bool, progress: Progress, resume: bool) -> list[FitResult]:
     """Train one group (checkpointed next to its first run directory ``paths[0]``; continued from that
     checkpoint when resuming) and write its runs; members ``done`` are read back from disk, not rewritten."""
     first = group[0].config.train
@@ -203,7 +243,7 @@ def _fit_group(group: list[PreparedFit], paths: list[Path | None], directories: 
         with checkpointer.deferring_interrupts() if checkpointer is not None else nullcontext():
             trained = train_prepared(group, progress, checkpointer, state)
         return [load_finished(entry, path) if finished
-                else finish_fit(entry, result, directory, {"batched_signals": len(group)})
+                else finish_fit(entry, result, directory, {"batched_signals": len(group)}, progress)
                 for entry, result, path, directory, finished in zip(group, trained, paths, directories, done)]
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from .checkpoint import load_field
 from .config import RunConfig, config_from_dict, config_to_dict, load_config
 from .errors import SinetuneError
+from .progress import Progress, as_progress
 from .rundir import PendingRun, check_run_dir, resume_path, stale_checkpoint
 from .runs import FitResult, PreparedFit, prepare_fit, train_and_finish
 from .train_state import fingerprint, read_checkpoint
@@ -39,12 +40,12 @@ def check_same_fit(header: dict, index: int, prepared: PreparedFit, where: str) 
                             f"{where}; start over with --overwrite")
 
 
-def resume_fit(run_dir: str | Path, progress: bool = False, device: str | None = None) -> FitResult:
+def resume_fit(run_dir: str | Path, progress: bool | Progress = False, device: str | None = None) -> FitResult:
     """Continue the interrupted fit of the run directory ``run_dir`` from its checkpoint.
 
     Args:
         run_dir: the run directory the interrupted fit was writing (its ``--out``).
-        progress: show a progress bar.
+        progress: report progress (:class:`~sinetune.progress.Progress`; ``True``: the default reporter).
         device: run on this device instead of the one recorded (``auto``, ``cpu``, ``cuda``); the
             continuation is then equal up to float rounding, not bit for bit.
 
@@ -69,7 +70,9 @@ def resume_fit(run_dir: str | Path, progress: bool = False, device: str | None =
     check_same_fit(header, 0, prepared, str(target))
     with PendingRun(target, header["overwrite"]) as pending:  # locked: no other fit is writing it
         _, state, tensors = read_checkpoint(path)
-        return train_and_finish(prepared, pending, header["overwrite"], progress, resume=(state, tensors))
+        report = as_progress(progress)
+        report.note(f"resuming the fit of {target} after step {state['step']} of {config.train.steps}")
+        return train_and_finish(prepared, pending, header["overwrite"], report, resume=(state, tensors))
 
 
 def load_finished(prepared: PreparedFit, run_dir: str | Path) -> FitResult:

@@ -67,12 +67,14 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 #: The files of an image run directory.
 RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.png",
-             "error.png", "spectrum.png", "gradient.png", "curves.png", MANIFEST)
+             "error.png", "spectrum.png", "gradient.png", "curves.png", "report.html", MANIFEST)
 #: The files of an audio run directory.
 AUDIO_RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv", "reconstruction.wav",
-                   "waveform.png", "error.png", "curves.png", MANIFEST)
-#: Files sinetune adds to a finished run (``render``, ``analyze``): replaced along with it.
-DERIVED_FILES = ("render-*.png", "render-*.wav", "analysis_*.png", "analysis.txt")
+                   "waveform.png", "error.png", "curves.png", "report.html", MANIFEST)
+#: Files sinetune adds to a finished run (``render``, ``analyze``, ``report``): replaced along with it, and
+#: not listed in its manifest (``report.html`` is written with the run but may be rewritten later).
+DERIVED_FILES = ("render-*.png", "render-*.wav", "analysis_*.png", "analysis.txt", "report.html",
+                 ".report.html.partial")
 
 
 def sibling(target: Path, role: str) -> Path:
@@ -230,12 +232,14 @@ def _recover(target: Path) -> None:
 
 
 def write_manifest(run_dir: Path) -> Path:
-    """Flush every file of ``run_dir`` to disk, then write ``manifest.json`` listing them (last)."""
+    """Flush every file of ``run_dir`` to disk, then write ``manifest.json`` listing them (last) but the
+    derived ones (:data:`DERIVED_FILES`, e.g. ``report.html``: they may be rewritten later)."""
     files = {}
     for path in sorted(run_dir.iterdir()):
         if path.name != MANIFEST and path.is_file():
             fsync(path)
-            files[path.name] = path.stat().st_size
+            if not any(fnmatch.fnmatch(path.name, pattern) for pattern in DERIVED_FILES):
+                files[path.name] = path.stat().st_size
     manifest = {"complete": True, "format": MANIFEST_FORMAT, "sinetune": __version__, "files": files}
     partial = run_dir / (MANIFEST + ".partial")
     partial.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -361,9 +365,10 @@ def check_output_file(path: str | Path, suffixes: tuple[str, ...], what: str) ->
 
 
 def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray,
-              gradient: np.ndarray | None = None) -> dict[str, Path]:
+              gradient: np.ndarray | None = None, name: str | None = None) -> dict[str, Path]:
     """Write every file of :data:`RUN_FILES` (:data:`AUDIO_RUN_FILES` for audio) into ``run_dir``
-    but the manifest (:meth:`PendingRun.commit` adds it last); returns name → path of all of them."""
+    but the manifest (:meth:`PendingRun.commit` adds it last), then ``report.html`` (named ``name``
+    there: the run directory it will be); returns name → path of all of them."""
     signal = result.signal
     audio = signal.kind == "audio"
     paths = {name.split(".")[0]: run_dir / name for name in (AUDIO_RUN_FILES if audio else RUN_FILES)}
@@ -381,7 +386,7 @@ def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray,
         save_waveform(prediction, target, signal.sample_rate, paths["waveform"])
         save_error_waveform(prediction, target, signal.sample_rate, paths["error"])
         save_curves(result.history, paths["curves"])
-        return paths
+        return _with_report(paths, run_dir, result, name)
     save_image(prediction, paths["reconstruction"])
     save_error(prediction, target, paths["error"])
     save_spectrum(prediction, target, paths["spectrum"])
@@ -389,6 +394,16 @@ def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray,
         gradient = np.hypot(*field_gradient(result.field, signal.grid_shape, chunk=result.config.train.eval_chunk))
     save_gradient(gradient, np.hypot(*sobel_gradient(gray(target))), paths["gradient"])
     save_curves(result.history, paths["curves"])
+    return _with_report(paths, run_dir, result, name)
+
+
+def _with_report(paths: dict[str, Path], run_dir: Path, result: FitResult, name: str | None) -> dict[str, Path]:
+    """``paths`` and ``report.html``, written last before the manifest (which does not list it: a
+    derived file, rewritten by ``sinetune report``)."""
+    from .report import REPORT, build_report
+
+    paths["report"] = run_dir / REPORT
+    paths["report"].write_text(build_report(run_dir, result.signal, name), encoding="utf-8")
     return paths
 
 

@@ -27,6 +27,7 @@ from .evaluation import evaluate
 from .methods import Built, build_field, get_method
 from .metrics import AUDIO_DATA_RANGE, field_gradient
 from .models import SinusoidalField
+from .progress import Progress, as_progress
 from .render import render_field, save_audio, save_image
 from .resources import check_fit_memory
 from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these names stay importable here)
@@ -40,7 +41,7 @@ from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these n
     prepare_run_dir,
     write_run,
 )
-from .signals import Signal, holdout_mask, load_signal
+from .signals import DEFAULT_MAX_SIZE, Signal, holdout_mask, load_signal
 from .train_state import checkpointing, fingerprint
 from .training import EVAL_CHUNK, TrainOptions, TrainResult, train
 
@@ -131,7 +132,7 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
         raise SinetuneError(f"options for method {method.name!r} must be {method.options_type.__name__}")
     if signal is None:
         signal = load_signal(config.signal.path, config.signal.size, config.signal.start, config.signal.duration,
-                             config.signal.samples)
+                             config.signal.samples, config.signal.max_size)
     generator = torch.Generator().manual_seed(config.seed)
     # signal-derived defaults (the values for SIREN²'s centroid and the spectrum rules), then the build
     built = build_field(config.method, signal.grid_shape, signal.channels, config.options, generator=generator,
@@ -153,8 +154,33 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     return prepared
 
 
+def derived_text(prepared: PreparedFit) -> str:
+    """The choices made from the signal, for the user to read (the ``derived:`` line, ``metrics["derived"]``):
+    what loading did to the size (:attr:`~sinetune.signals.Signal.sizing`), then the method's
+    signal-derived options and the rule behind them (its ``explain``)."""
+    explain = get_method(prepared.config.method).explain
+    parts = [prepared.signal.sizing,
+             explain(prepared.config.options, prepared.signal.grid_shape) if explain is not None else ""]
+    return "; ".join(part for part in parts if part)
+
+
+def describe_fit(prepared: PreparedFit, out: str | Path | None = None, name: str | None = None) -> str:
+    """One line saying what is about to be fitted, and where it goes: ``fit tuner to astronaut
+    (256×256, 3 channels), 300 steps, full batch on cpu → runs/astronaut-tuner`` (``name``
+    replaces the signal's name)."""
+    signal, config = prepared.signal, prepared.config
+    if signal.kind == "audio":
+        shape = f"{signal.grid_shape[0]} samples at {signal.sample_rate} Hz"
+    else:
+        shape = "×".join(map(str, signal.grid_shape)) + f", {signal.channels} channel{'s' * (signal.channels != 1)}"
+    batch = f"batches of {config.train.batch_size}" if config.train.batch_size else "full batch"
+    target = f" → {out}" if out is not None else ""
+    return (f"fit {config.method} to {name or signal.name} ({shape}), {config.train.steps} steps, {batch} on "
+            f"{prepared.device.type}{target}")
+
+
 def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | PendingRun | None = None,
-               extra_metrics: dict[str, Any] | None = None) -> FitResult:
+               extra_metrics: dict[str, Any] | None = None, progress: bool | Progress = False) -> FitResult:
     """Evaluate a trained field (``prepared.built.field``) and write its run directory (if given).
 
     ``run_dir``: a :class:`~sinetune.rundir.PendingRun` (locked since before training), or a path
@@ -164,6 +190,8 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | Pend
     ``extra_metrics`` are added to ``metrics.json`` (e.g. ``batched_signals`` from :mod:`sinetune.many`).
     """
     fitted, signal, config = prepared.built.field, prepared.signal, prepared.config
+    report = as_progress(progress)
+    report.stage(f"evaluating {signal.name} (render, metrics" + (", analytic gradient)" if signal.dim == 2 else ")"))
     fitted.eval()
     # everything below evaluates the field eval_chunk points at a time (bounded memory at any size)
     chunk = config.train.eval_chunk
@@ -171,16 +199,19 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | Pend
     # the field's analytic |∇gray| (one autograd pass), shared by both gradient PSNRs and gradient.png
     gradient = np.hypot(*field_gradient(fitted, signal.grid_shape, chunk=chunk)) if signal.dim == 2 else None
     metrics = evaluate(fitted, signal, prediction, prepared.mask, trained, config, gradient)
-    explain = get_method(config.method).explain
-    if explain is not None:  # the signal-derived choices and the rule behind them, for the user to read
-        metrics["derived"] = explain(config.options, signal.grid_shape)
+    derived = derived_text(prepared)
+    if derived:
+        metrics["derived"] = derived
     metrics.update(extra_metrics or {})
     zero_field_loss = float(np.mean(np.square(signal.values.reshape(-1, signal.channels)[~prepared.mask])))
     metrics["divergence"] = divergence_reason(trained.history, zero_field_loss, trained.diverged)
     metrics["diverged"] = metrics["divergence"] is not None
     result = FitResult(fitted, config, metrics, trained.history, signal, prepared.mask)
     if run_dir is not None:
-        result.run_dir, result.paths = commit_run(run_dir, lambda d: write_run(d, result, prediction, gradient))
+        target = run_dir.target if isinstance(run_dir, PendingRun) else run_dir
+        report.stage(f"writing {target} (weights, log, figures)")
+        result.run_dir, result.paths = commit_run(run_dir, lambda d: write_run(d, result, prediction, gradient,
+                                                                                str(target)))
     return result
 
 
@@ -188,7 +219,7 @@ def run(
     config: RunConfig,
     out: str | Path | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: bool | Progress = False,
     signal: Signal | None = None,
 ) -> FitResult:
     """Fit as described by ``config``; write a run directory to ``out`` (if given).
@@ -198,15 +229,22 @@ def run(
         out: run directory; must not exist (or be empty) unless ``overwrite``. ``None``: write nothing.
             Locked for the whole fit and written atomically (:mod:`sinetune.rundir`).
         overwrite: replace an existing run directory (a sinetune run only, once the new one is complete).
-        progress: show a progress bar.
+        progress: report progress on stderr (:class:`~sinetune.progress.Progress`; ``True``: the
+            default one): what is fitted and where, the ``derived:`` choices, the training steps,
+            then the evaluation and writing stages.
         signal: an already loaded signal (skips loading ``config.signal``).
 
     Images (``config.signal.size`` applies) and audio files (``.wav``/``.flac``/``.ogg``; the
     ``start``/``duration``/``samples`` crop applies) are told apart by the file suffix.
     """
+    report = as_progress(progress)
     prepared = prepare_fit(config, signal)
     with prepare_run_dir(out, overwrite) as run_dir:  # locked and checked before training
-        return train_and_finish(prepared, run_dir, overwrite, progress)
+        report.note(describe_fit(prepared, out))
+        derived = derived_text(prepared)
+        if derived:
+            report.note(f"derived: {derived}")
+        return train_and_finish(prepared, run_dir, overwrite, report)
 
 
 def checkpoint_header(prepared: list[PreparedFit], overwrite: bool) -> dict[str, Any]:
@@ -217,10 +255,10 @@ def checkpoint_header(prepared: list[PreparedFit], overwrite: bool) -> dict[str,
 
 
 def train_and_finish(prepared: PreparedFit, run_dir: PendingRun | None, overwrite: bool = False,
-                     progress: bool = False, resume: tuple[dict, dict] | None = None) -> FitResult:
+                     progress: bool | Progress = False, resume: tuple[dict, dict] | None = None) -> FitResult:
     """Train a prepared fit (checkpointed when it writes ``run_dir``; continued from the checkpoint
     ``resume``), evaluate it and write its run directory."""
-    config, built = prepared.config, prepared.built
+    config, built, report = prepared.config, prepared.built, as_progress(progress)
     target = run_dir.target if run_dir is not None else None
     command = f"sinetune fit --resume {shlex.quote(str(target))}"
     with checkpointing(target, checkpoint_header([prepared], overwrite), config.train.checkpoint_every,
@@ -228,16 +266,17 @@ def train_and_finish(prepared: PreparedFit, run_dir: PendingRun | None, overwrit
         coords, values, heldout = prepared.training_data()
         with checkpointer.deferring_interrupts() if checkpointer is not None else contextlib.nullcontext():
             trained = train(built.field, coords, values, config.train, config.train.lr, built.constraints,
-                            built.penalties, heldout=heldout, generator=prepared.generator, progress=progress,
+                            built.penalties, heldout=heldout, generator=prepared.generator, progress=report,
                             data_range=prepared.data_range, checkpoint=checkpointer, resume=resume)
-        return finish_fit(prepared, trained, run_dir)
+        return finish_fit(prepared, trained, run_dir, progress=report)
 
 
 def fit(
     signal: str | Path | Signal = "astronaut",
     method: str = "tuner",
     *,
-    size: int | None = 256,
+    size: int | None = None,
+    max_size: int | None = DEFAULT_MAX_SIZE,
     options: Any = None,
     train_options: TrainOptions | None = None,
     seed: int = 0,
@@ -245,7 +284,7 @@ def fit(
     device: str = "auto",
     out: str | Path | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: bool | Progress = False,
     start: float | None = None,
     duration: float | None = None,
     samples: int | None = None,
@@ -255,8 +294,12 @@ def fit(
     Args:
         signal: image path, built-in name (``"astronaut"``), sound file (``.wav``, ``.flac``,
             ``.ogg``) or a loaded :class:`~sinetune.signals.Signal`.
-        method: ``"tuner"`` or ``"siren"`` (see ``sinetune.methods.METHODS``).
-        size: longer side after resizing (ignored for a loaded ``Signal``); ``None`` keeps the size.
+        method: a name in ``sinetune.methods.METHODS`` (``tuner``, ``siren``, ``siren2``, ``ssn``, ``ffn``, ``finer``,
+            ``wire``, ``gauss``, ``mfn``, ``bacon``; ``sinetune methods`` describes them).
+        size: longer side after resizing, up or down (ignored for a loaded ``Signal``); ``None``
+            keeps the image's own size up to ``max_size``.
+        max_size: with ``size=None``, an image whose longer side exceeds this is downsampled to it
+            (:data:`~sinetune.signals.DEFAULT_MAX_SIZE`, 256); ``None``: any size is kept.
         options: the method's options dataclass; ``None`` uses its defaults.
         train_options: :class:`~sinetune.training.TrainOptions`; ``None`` = 300 full-batch steps.
         seed: seeds weights, frequencies, the hold-out split and mini-batches.
@@ -264,7 +307,7 @@ def fit(
         device: ``auto``, ``cpu`` or ``cuda``.
         out: run directory to write (``None``: nothing written).
         overwrite: replace an existing run directory.
-        progress: show a progress bar.
+        progress: report progress on stderr (see :func:`run`).
         start, duration, samples: audio crop (seconds, seconds, samples; see
             :func:`~sinetune.signals.load_audio`), ignored for images.
 
@@ -277,7 +320,8 @@ def fit(
     registry_entry = get_method(method)
     loaded = signal if isinstance(signal, Signal) else None
     if loaded is None:
-        signal_config = SignalConfig(path=str(signal), size=size, start=start, duration=duration, samples=samples)
+        signal_config = SignalConfig(path=str(signal), size=size, max_size=max_size, start=start, duration=duration,
+                                     samples=samples)
     else:
         signal_config = SignalConfig(path=loaded.source.removeprefix("builtin:"),
                                      size=max(loaded.grid_shape) if loaded.kind != "audio" else None)

@@ -31,6 +31,10 @@ from .resources import check_audio_size, check_image_size, pillow_pixel_limit
 #: Built-in images (public domain, shipped inside scikit-image) usable instead of a path.
 BUILTIN_IMAGES = ("astronaut", "camera", "coffee", "chelsea", "rocket")
 MIN_SIZE, MAX_SIZE = 8, 8192
+#: Without ``size``, an image whose longer side exceeds this many pixels is downsampled to it (a fit's
+#: time and memory grow with the pixels); smaller images keep their own size, never upsampled.
+#: ``SignalConfig.max_size`` / ``fit(max_size=...)`` change it, ``fit --full-size`` lifts it.
+DEFAULT_MAX_SIZE = 256
 #: Points per forward pass wherever a field is only evaluated (:attr:`sinetune.training.TrainOptions.eval_chunk`'s
 #: default): with width 256 one ``(32768, 256)`` float32 activation is 32 MiB; the analytic
 #: gradient keeps a few of them per chunk for its autograd pass (README, "Large signals").
@@ -94,6 +98,8 @@ class Signal:
         sample_rate: audio sample rate in Hz (``None`` for images).
         scale: the factor that undoes the normalisation: original amplitude = ``values · scale``
             (audio: the clip's peak ``max|x|``; images: 1).
+        sizing: what loading did to the size, for the user to read (images: kept, resized or
+            downsampled to the limit, and why; ``""`` when nothing is worth saying).
     """
 
     values: np.ndarray
@@ -101,6 +107,7 @@ class Signal:
     source: str = ""
     sample_rate: int | None = None
     scale: float = 1.0
+    sizing: str = ""
 
     @property
     def grid_shape(self) -> tuple[int, ...]:
@@ -189,12 +196,19 @@ def _require_file(path: Path, kind: str, hint: str = "") -> None:
         raise SinetuneError(f"file is empty: {path}")
 
 
-def load_image(source: str | Path, size: int | None = None) -> Signal:
+def _shape_text(values: np.ndarray) -> str:
+    return f"{values.shape[1]}×{values.shape[0]}"
+
+
+def load_image(source: str | Path, size: int | None = None, max_size: int | None = None) -> Signal:
     """Load an image file (PNG, JPEG, TIFF, BMP, …) or a built-in image as a :class:`Signal`.
 
     Args:
         source: a path, or one of :data:`BUILTIN_IMAGES` (e.g. ``"astronaut"``).
-        size: if given, resize so the longer side has ``size`` pixels (antialiased).
+        size: if given, resize so the longer side has ``size`` pixels (antialiased), up or down.
+        max_size: without ``size``: downsample an image whose longer side exceeds ``max_size``
+            to it; a smaller image keeps its own size. ``None``: no limit (the file's own size).
+            :attr:`Signal.sizing` says which happened.
 
     Palette, RGBA (alpha dropped), 16-bit and grayscale images are converted; grayscale stays one
     channel; an EXIF orientation is applied (the image as a viewer shows it). The size is checked
@@ -202,8 +216,9 @@ def load_image(source: str | Path, size: int | None = None) -> Signal:
     bombs, images above ``SINETUNE_MAX_IMAGE_PIXELS``). Raises :class:`SinetuneError` with a
     one-line message on any bad input.
     """
-    if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
-        raise SinetuneError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
+    for name, value in (("size", size), ("max_size", max_size)):
+        if value is not None and not MIN_SIZE <= value <= MAX_SIZE:
+            raise SinetuneError(f"{name} must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {value}")
     text = str(source)
     path = Path(text)
     if text in BUILTIN_IMAGES and not path.exists():
@@ -232,11 +247,22 @@ def load_image(source: str | Path, size: int | None = None) -> Signal:
         name, origin = path.stem, str(path.resolve())
     if min(values.shape[:2]) < 2:
         raise SinetuneError(f"image is too small ({values.shape[1]}×{values.shape[0]} pixels)")
+    own = _shape_text(values)
+    if size is not None:
+        sizing = f"image {own} resized to {{}} (--size {size})"
+    elif max_size is not None and max(values.shape[:2]) > max_size:
+        size = max_size
+        sizing = (f"image {own} downsampled to {{}} (longer side above the {max_size}-pixel default limit; "
+                  "--full-size keeps it, --size N sets it)")
+    else:
+        sizing = f"image kept at its own size {own}" + (" (--full-size)" if max_size is None else "")
     if size is not None:
         values = resize_image(values, size)
         if min(values.shape[:2]) < 2:
             raise SinetuneError(f"resizing to {size} leaves fewer than 2 pixels along one axis")
-    return Signal(values=values, name=name, source=origin)
+        if _shape_text(values) == own:
+            sizing = f"image kept at its own size {own} (--size {size})"
+    return Signal(values=values, name=name, source=origin, sizing=sizing.format(_shape_text(values)))
 
 
 def image_from_array(values: np.ndarray) -> np.ndarray:
@@ -329,17 +355,19 @@ def load_signal(
     start: float | None = None,
     duration: float | None = None,
     samples: int | None = None,
+    max_size: int | None = None,
 ) -> Signal:
     """Load an image or a sound, chosen by the file suffix (:data:`AUDIO_SUFFIXES` → audio).
 
-    ``size`` applies to images only (ignored for audio); ``start``/``duration``/``samples`` crop
+    ``size`` and ``max_size`` (see :func:`load_image`) apply to images only (ignored for audio);
+    ``start``/``duration``/``samples`` crop
     audio only (validated, then ignored for images). Built-in image names work as in
     :func:`load_image`.
     """
     check_crop(start, duration, samples)
     if is_audio_path(source):
         return load_audio(source, start, duration, samples)
-    return load_image(source, size)
+    return load_image(source, size, max_size)
 
 
 def find_signals(sources: Sequence[str | Path]) -> list[Path]:

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .constraints import BoundPenalty, ColumnClamp, Constraint, Penalty, PositiveBounds
 from .levers import lr_factor, solve_head
 from .metrics import psnr_from_mse
 from .models import SinusoidalField
+from .progress import Progress, as_progress
 from .runtime import with_fast_allocator
 from .signals import EVAL_CHUNK
 
@@ -153,6 +153,10 @@ class TrainResult:
 
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
 def _score(row: dict[str, float]) -> float:
     """A logged step's score: held-out PSNR if there is one, else training PSNR."""
     return row["heldout_psnr"] if not math.isnan(row["heldout_psnr"]) else row["train_psnr"]
@@ -266,7 +270,7 @@ def train(
     penalties: list[Penalty] = (),
     heldout: tuple[torch.Tensor, torch.Tensor] | None = None,
     generator: torch.Generator | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
     on_step: Callable[[int, nn.Module], None] | None = None,
     data_range: float = 1.0,
     checkpoint: Checkpointer | None = None,
@@ -285,7 +289,9 @@ def train(
         heldout: optional ``(coords (M, d), values (M, C) or (B, M, C))`` scored at every log step.
         generator: draws mini-batches (only used when ``options.batch_size`` is set); a stack's
             signals share one order, the one a separate fit with the same generator draws.
-        progress: show a tqdm bar (off when not a terminal).
+        progress: report the steps (:class:`~sinetune.progress.Progress`: a bar on a terminal, else
+            a line every few seconds with the step, loss, PSNR and ETA); ``True``: the default
+            reporter, ``False``: nothing.
         on_step: called as ``on_step(step, field)`` after each step's constraints (for tests, hooks).
         data_range: the value range of the signal, for PSNR: 1 for images in [0, 1], 2 for audio
             in [-1, 1] (:data:`sinetune.metrics.AUDIO_DATA_RANGE`).
@@ -343,9 +349,8 @@ def train(
         forward = field.forward_prepared
     if first_step == 1:
         save_if_due(0)
-    bar = tqdm(range(first_step, options.steps + 1), disable=not progress or None, desc="fit", unit="step",
-               leave=False, dynamic_ncols=True, total=options.steps, initial=first_step - 1)
-    for step in bar:
+    reporter = as_progress(progress).steps(options.steps, "fit", start=first_step - 1)
+    for step in range(first_step, options.steps + 1):
         started = time.perf_counter()
         if batch >= count:
             batch_inputs, batch_values = inputs, values
@@ -384,25 +389,29 @@ def train(
             runs[b].result.step_seconds.append(step_time)
         if on_step is not None:
             on_step(step, field)
+        logged: dict[str, float] = {}
         if step % options.log_every == 0 or step == options.steps:
             heldout_mse = [math.nan] * count_signals
             if heldout is not None and len(heldout[0]):
                 prediction = predict(field, heldout[0], max(1, options.eval_chunk // count_signals))
                 heldout_mse = torch.atleast_1d(torch.mean((prediction - heldout[1]) ** 2, dim=(-2, -1))).tolist()
             train_mse = torch.atleast_1d(mse.detach()).tolist()
-            for b in list(active):
+            logging = list(active)
+            for b in logging:
                 row = {"step": step, "loss": losses[b], "train_psnr": psnr_from_mse(train_mse[b], data_range),
                        "heldout_psnr": psnr_from_mse(heldout_mse[b], data_range), "elapsed_s": elapsed}
                 stopped = runs[b].log(row, options, part(last_good, b), part(trainable, b))
                 if stopped is not None:
                     runs[b].finish(part(trainable, b), part(last_good, b), stopped)
                     active.remove(b)
-            bar.set_postfix(train=f"{row['train_psnr']:.2f}dB", heldout=f"{row['heldout_psnr']:.2f}dB",
-                            **({"active": len(active)} if stacked else {}))
-            if not active:
-                break
+            logged = {"train_psnr": _mean([psnr_from_mse(train_mse[b], data_range) for b in logging]),
+                      "heldout_psnr": _mean([psnr_from_mse(heldout_mse[b], data_range) for b in logging])}
+        reporter.update(step, _mean([losses[b] for b in (logging if logged else active)]), **logged,
+                        active=len(active) if stacked else None)
+        if not active:
+            break
         save_if_due(step)
-    bar.close()
+    reporter.close()
     for b in active:
         runs[b].finish(part(trainable, b), part(last_good, b))
     with torch.no_grad():

@@ -24,7 +24,7 @@ from sinetune.signals import Signal, load_audio, load_signal
 from sinetune.spectral import half_plane_points, resolution_defaults, sample_input_frequencies
 
 RATE = 8000
-TINY = ["--steps", "5", "--quiet", "--device", "cpu", "--set", "input_width=16", "--set", "hidden_width=16"]
+TINY = ["--steps", "5", "--device", "cpu", "--set", "input_width=16", "--set", "hidden_width=16"]
 
 
 def two_tone(count: int = 2000, rate: int = RATE) -> np.ndarray:

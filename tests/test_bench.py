@@ -228,3 +228,17 @@ def test_ttq_runs_every_lever_after_the_default_and_reports_ratios(kodak, tmp_pa
     assert "tuner: solved head" in out
     code, _, err = run_cli(capsys, "bench", "ttq", "--data", kodak, "--levers", "magic", "--out", tmp_path / "x")
     assert code == 2 and "unknown lever" in err
+
+
+def test_the_data_folder_comes_from_data_or_the_environment(tmp_path, monkeypatch):
+    from sinetune.bench.data import benchmark_data
+
+    monkeypatch.delenv("SINETUNE_DATA", raising=False)
+    with pytest.raises(SinetuneError, match="sinetune does not ship: pass --data DIR, or set SINETUNE_DATA"):
+        benchmark_data(None, "kodak", "kodak-256", "kodimNN.png")
+    (tmp_path / "kodak").mkdir()
+    assert benchmark_data(tmp_path / "kodak", "kodak", "kodak-256", "x") == tmp_path / "kodak"
+    monkeypatch.setenv("SINETUNE_DATA", str(tmp_path))
+    assert benchmark_data(None, "kodak", "kodak-256", "x") == tmp_path / "kodak"
+    with pytest.raises(SinetuneError, match=r"audio \(from SINETUNE_DATA\); pass --data DIR"):
+        benchmark_data(None, "audio", "audio", "clips")

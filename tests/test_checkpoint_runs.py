@@ -28,6 +28,7 @@ def test_fit_writes_every_run_file(fitted_run):
     for name in RUN_FILES:
         assert (run_dir / name).is_file() and (run_dir / name).stat().st_size > 0, name
     assert set(result.paths) == {name.split(".")[0] for name in RUN_FILES}
+    assert result.paths["report"] == run_dir / "report.html"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["grid_shape"] == [32, 32] and metrics["channels"] == 3 and metrics["steps"] == 20
     assert metrics["method"] == "tuner" and metrics["diverged"] is False
@@ -40,6 +41,22 @@ def test_fit_writes_every_run_file(fitted_run):
         rows = list(csv.DictReader(handle))
     assert [int(r["step"]) for r in rows] == [5, 10, 15, 20]
     assert float(rows[-1]["heldout_psnr"]) == pytest.approx(result.history[-1]["heldout_psnr"])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_the_checkpoint_has_the_permissions_of_every_other_run_file(tmp_path, fitted_run, umask):
+    import os
+    import stat
+
+    result, _, _ = fitted_run
+    old = os.umask(umask)
+    try:
+        save_field(result.field, tmp_path / "model.safetensors", "tuner", (32, 32), 3)
+        (tmp_path / "other.txt").write_text("x")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "other.txt").stat().st_mode) == 0o666 & ~umask
 
 
 def test_metrics_are_consistent(fitted_run):

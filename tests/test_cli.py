@@ -14,7 +14,7 @@ from PIL import Image
 from sinetune.cli import parse_overrides
 from sinetune.errors import SinetuneError
 
-TINY = ["--steps", "5", "--quiet", "--device", "cpu", "--set", "input_width=16", "--set", "hidden_width=16"]
+TINY = ["--steps", "5", "--device", "cpu", "--set", "input_width=16", "--set", "hidden_width=16"]
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +44,8 @@ def test_fit_writes_a_run_directory(tmp_path, rgb_image, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 5 and metrics["parameters"] == 16 + 16 * 16 + 16 + 16 * 3 + 3
     assert f"train PSNR {metrics['train_psnr']:.2f} dB" in stdout
-    assert metrics["derived"].startswith("TUNER band-limit b = ") and f"derived: {metrics['derived']}" in stdout
+    assert metrics["derived"].startswith("image kept at its own size 32×32 (--size 32); TUNER band-limit b = ")
+    assert f"derived: {metrics['derived']}" in stderr and "derived" not in stdout  # said once, before training
 
 
 def test_keep_best_flag_reaches_the_config_and_the_metrics(tmp_path, rgb_image, capsys):
@@ -97,7 +98,8 @@ def test_default_out_is_under_runs(tmp_path, rgb_image, capsys):
 def test_rgba_warning_is_one_line(tmp_path, capsys):
     array = np.random.default_rng(0).integers(0, 256, (32, 32, 4), dtype=np.uint8)
     Image.fromarray(array).save(tmp_path / "alpha.png")
-    code, _, err = run_cli(capsys, "fit", tmp_path / "alpha.png", "--out", tmp_path / "a", "--size", 32, *TINY)
+    code, _, err = run_cli(capsys, "fit", tmp_path / "alpha.png", "--out", tmp_path / "a", "--size", 32, *TINY,
+                           "--quiet")
     assert code == 0
     assert err.strip().splitlines() == ["sinetune: warning: image has an alpha channel (RGBA); it is dropped"]
 
@@ -256,9 +258,29 @@ def test_fit_many_takes_the_same_overrides(tmp_path, capsys):
         assert config["train"]["log_every"] == 1 and config["seed"] == 2 and config["options"]["hidden_width"] == 8
         assert config["signal"]["size"] == 32
         assert len((tmp_path / "runs" / name / "log.csv").read_text().splitlines()) == 3
-    code, _, err = run_cli(capsys, "fit-many", images, "--out", tmp_path / "x", *common, "--set", "signal.start=1")
-    assert_one_line_error(code, err, "signal.size")
+    code, _, err = run_cli(capsys, "fit-many", images, "--out", tmp_path / "x", *common, "--set", "signal.path=a.png")
+    assert_one_line_error(code, err, "signal.path")
     assert not (tmp_path / "x").exists()
+
+
+def test_fit_many_fits_sounds_cropped_to_one_length(tmp_path, capsys):
+    import soundfile
+
+    times = np.arange(4000) / 8000
+    for index, length in enumerate((4000, 3000)):  # different lengths: --samples makes them one shape
+        soundfile.write(tmp_path / f"tone{index}.wav", 0.5 * np.sin(2 * np.pi * (200 + 90 * index) * times[:length]),
+                        8000)
+    common = ("--steps", 2, "--device", "cpu", "--set", "input_width=32", "--set", "hidden_width=8",
+              "--out", tmp_path / "runs")
+    code, _, err = run_cli(capsys, "fit-many", tmp_path / "tone0.wav", tmp_path / "tone1.wav", *common)
+    assert_one_line_error(code, err, "equal shape", "4000 samples at 8000 Hz", "--samples")
+    code, out, err = run_cli(capsys, "fit-many", tmp_path / "tone0.wav", tmp_path / "tone1.wav", *common,
+                             "--samples", 2500)
+    assert code == 0, err
+    assert "(2500 samples at 8000 Hz)" in out and "SNR" in out and "SSIM" not in out and "nan" not in out
+    for name in ("tone0", "tone1"):
+        metrics = json.loads((tmp_path / "runs" / name / "metrics.json").read_text())
+        assert metrics["grid_shape"] == [2500] and f"{metrics['snr']:.2f}" in out
 
 
 def test_parse_overrides():

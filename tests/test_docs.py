@@ -165,13 +165,13 @@ def test_readme_bench_lines_use_only_their_benchmarks_flags():
     for name, line in lines.items():
         accepted = benchmark_options(name)
         for flag in re.findall(r"--[a-z][a-z0-9-]*", line):
-            assert flag in ("--device", "--out") or BENCH_FLAGS[flag] in accepted, f"bench {name}: {flag}"
+            assert flag in ("--device", "--out", "--quiet") or BENCH_FLAGS[flag] in accepted, f"bench {name}: {flag}"
 
 
 def test_dedicated_flags_take_their_help_and_type_from_the_dataclasses():
     commands = _subparsers(build_parser())
     sections = {"": RunConfig, "signal": SignalConfig, "train": TrainOptions}
-    for command, flags in (("fit", {**RUN_FLAGS, **FIT_FLAGS}), ("fit-many", RUN_FLAGS)):
+    for command, flags in (("fit", {**RUN_FLAGS, **FIT_FLAGS}), ("fit-many", {**RUN_FLAGS, **FIT_FLAGS})):
         actions = {action.option_strings[0]: action for action in commands[command]._actions if action.option_strings}
         for flag, key in flags.items():
             section, _, name = key.rpartition(".")

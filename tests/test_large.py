@@ -183,7 +183,7 @@ def test_full_batch_and_minibatch_runs_share_the_pipeline(tmp_path):
 
 # --- the CLI flag --------------------------------------------------------------------------------
 
-CLI_TINY = ["--steps", "4", "--quiet", "--device", "cpu", "--set", "input_width=16", "--set", "hidden_width=16"]
+CLI_TINY = ["--steps", "4", "--device", "cpu", "--set", "input_width=16", "--set", "hidden_width=16"]
 
 
 @pytest.fixture

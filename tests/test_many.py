@@ -265,7 +265,7 @@ def test_cli_fit_many(tmp_path, capsys):
     distinct_images(tmp_path / "images", count=2)
     code, out, err = run_cli(capsys, "fit-many", tmp_path / "images", "--size", 24, "--steps", 3,
                              "--set", "input_width=16", "--set", "hidden_width=16", "--set", "band_fraction=0.3",
-                             "--device", "cpu", "--out", tmp_path / "runs", "--quiet", "--group", 1)
+                             "--device", "cpu", "--out", tmp_path / "runs", "--group", 1)
     assert code == 0, err
     assert "in batched groups of 1" in out and "held-out PSNR" in out and "total:" in out
     assert {line.split()[0] for line in out.splitlines()[2:4]} == {"im0", "im1"}

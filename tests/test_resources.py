@@ -150,7 +150,7 @@ def test_other_runtime_errors_still_surface():
 
 def test_a_thin_image_is_fitted_without_ssim(tmp_path, capsys):
     image = write_png(tmp_path / "thin.png", smooth_rgb(3, 200))
-    code, out, _ = run_cli(capsys, "fit", image, "--method", "siren", "--size", 200, "--steps", 2, "--quiet",
+    code, out, _ = run_cli(capsys, "fit", image, "--method", "siren", "--size", 200, "--steps", 2,
                            "--device", "cpu", "--set", "input_width=8", "--set", "hidden_width=8", "--out", "thin")
     assert code == 0 and "SSIM n/a" in out
     assert json.loads((tmp_path / "thin" / "metrics.json").read_text())["ssim"] is None

@@ -15,6 +15,14 @@ from sinetune.training import train
 glibc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the setting is glibc's")
 
 
+@pytest.fixture(autouse=True)
+def library_process(monkeypatch):
+    """As in a library user's process: the CLI's process-wide setting (other tests ran main()) not applied."""
+    import sinetune.runtime as runtime
+
+    monkeypatch.setitem(runtime._state, "process_wide", False)
+
+
 def _tuned_during_training() -> list[bool]:
     field = torch.nn.Linear(2, 1)
     seen = []

@@ -129,6 +129,19 @@ def test_resize_keeps_aspect(tmp_path, height, width, size, expected):
     assert signal.values.min() >= 0 and signal.values.max() <= 1
 
 
+@pytest.mark.parametrize("height, width, size, max_size, expected, says", [
+    (24, 32, None, 256, (24, 32), "image kept at its own size 32×24"),  # small: never upsampled
+    (40, 60, None, 30, (20, 30), "image 60×40 downsampled to 30×20 (longer side above the 30-pixel"),
+    (40, 60, None, None, (40, 60), "image kept at its own size 60×40 (--full-size)"),
+    (40, 60, 90, 30, (60, 90), "image 60×40 resized to 90×60 (--size 90)"),  # an explicit size wins
+])
+def test_default_size_keeps_the_file_up_to_the_limit(tmp_path, height, width, size, max_size, expected, says):
+    Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(tmp_path / "r.png")
+    signal = load_image(tmp_path / "r.png", size=size, max_size=max_size)
+    assert signal.grid_shape == expected
+    assert signal.sizing.startswith(says)
+
+
 def test_resize_preserves_smooth_content_and_identity():
     y, x = np.mgrid[0:64, 0:64] / 63.0
     values = (0.25 + 0.5 * x * y)[..., None].astype(np.float32)

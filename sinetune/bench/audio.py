@@ -2,7 +2,8 @@
 
 The protocol (peers-spec §2, "Training setup", with the network cut to one parameter per ~0.3 sample):
 
-* Clips ``bach``, ``counting``, ``trumpet``, ``speech`` (``../shared/data/audio/NAME.wav``), the
+* Clips ``bach``, ``counting``, ``trumpet``, ``speech`` (``NAME.wav`` in ``--data DIR`` or
+  ``$SINETUNE_DATA/audio``), the
   first ``seconds`` (1 s: 44,100 samples at 44.1 kHz, 16,000 for ``speech``) of each, mono,
   divided by the crop's peak (:func:`sinetune.signals.load_audio`), coordinates ``linspace(-1, 1, N)``.
 * Full batch, **no held-out samples** (SIREN² measures the fit), 500 steps, seed 0, constant lr.
@@ -33,12 +34,13 @@ import torch
 from ..config import config_from_dict, config_to_dict
 from ..errors import SinetuneError
 from ..methods import get_method
+from ..progress import Progress, as_progress
 from ..runs import resolve_device, run
 from ..signals import AUDIO_SUFFIXES, load_audio
+from .data import benchmark_data
 from .reference import SINE_MLPS, interleaved_step_seconds
 from .report import BenchReport, as_json_row, fresh_dir, load_previous, write_report
 
-DEFAULT_DATA = Path("..") / "shared" / "data" / "audio"
 CLIPS = ("bach", "counting", "trumpet", "speech")
 METHODS = ("siren", "siren2", "tuner", "finer", "ssn")
 #: Options the protocol sets beyond the shape: the audio SIREN baseline's first-layer ω (peers-spec §1).
@@ -50,8 +52,6 @@ PROTOCOL = ("benchmark", "steps", "seconds", "width", "hidden_layers", "holdout"
 
 def _find_clips(data_dir: Path, clips: list[str] | None) -> list[Path]:
     """The files of ``clips`` (stems, or stems with a suffix) in ``data_dir``; ``None`` = :data:`CLIPS`."""
-    if not data_dir.is_dir():
-        raise SinetuneError(f"benchmark data not found at {data_dir}; pass --data DIR")
     names = list(dict.fromkeys(CLIPS if clips is None else clips))
     if not names:
         raise SinetuneError("no clips given")
@@ -76,7 +76,7 @@ def run_audio(
     device: str = "auto",
     out: Path | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
     width: int = 222,
     hidden_layers: int = 3,
     seed: int = 0,
@@ -85,7 +85,8 @@ def run_audio(
     """Run ``audio`` and write ``results.json`` and ``results.md`` to ``out`` (default: a fresh directory).
 
     Args:
-        data_dir: folder with ``NAME.wav`` (or ``.flac``/``.ogg``) clips (default ``../shared/data/audio``).
+        data_dir: folder with ``NAME.wav`` (or ``.flac``/``.ogg``) clips (default
+            ``$SINETUNE_DATA/audio``; no default without it: :mod:`sinetune.bench.data`).
         clips: subset by name (``["bach", "speech"]``); ``None`` = :data:`CLIPS`, all required.
         methods: method names, each at its default lr with the protocol's shape (:data:`METHODS`).
         steps: full-batch Adam steps per fit.
@@ -105,7 +106,8 @@ def run_audio(
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (math.isfinite(seconds)
                                                                                   and seconds > 0):
         raise SinetuneError(f"seconds must be a positive number, got {seconds}")
-    paths = _find_clips(Path(data_dir) if data_dir else DEFAULT_DATA, clips)
+    paths = _find_clips(benchmark_data(data_dir, "audio", "audio", "the clips bach, counting, trumpet, speech .wav"),
+                        clips)
     methods = list(dict.fromkeys(methods))
     if not methods:
         raise SinetuneError("no methods given")
@@ -140,6 +142,8 @@ def run_audio(
         report.rows = previous.get("rows", [])
         header["configs"] = previous.get("configs", {})
         done = {(row["clip"], row["method"]) for row in report.rows}
+    say = as_progress(progress)
+    todo = [(p.stem, m) for p in paths for m in methods if (p.stem, m) not in done]
     for path in paths:
         if all((path.stem, m) in done for m in methods):
             continue
@@ -148,10 +152,13 @@ def run_audio(
         for method_name in methods:
             if (path.stem, method_name) in done:
                 continue
-            result = run(config_for(path, method_name), signal=signal, progress=progress)
+            say.note(f"bench audio [{todo.index((path.stem, method_name)) + 1}/{len(todo)}]: "
+                     f"{path.stem} × {method_name}")
+            result = run(config_for(path, method_name), signal=signal, progress=say)
             header["configs"].setdefault(path.stem, {})[method_name] = config_to_dict(result.config)["options"]
             timed = plain = None
             if method_name in SINE_MLPS:  # no held-out samples: time on the whole clip, as trained
+                say.stage("timing against the plain PyTorch reference")
                 timed, plain = interleaved_step_seconds(method_name, result.config.options, signal.grid_shape,
                                                         coords, values, result.config.train.lr, torch_device)
             metrics = result.metrics

@@ -18,19 +18,18 @@ import torch
 
 from ..config import RunConfig, config_from_dict, config_to_dict
 from ..errors import SinetuneError
+from ..progress import Progress, as_progress
 from ..runs import resolve_device, run
 from ..signals import load_image
+from .data import benchmark_data
 from .reference import SINE_MLPS, interleaved_step_seconds
 from .report import BenchReport, as_json_row, fresh_dir, load_previous, write_report
 
-DEFAULT_DATA = Path("..") / "shared" / "data" / "kodak"
 QUALITY_TARGET_DB = 30.0
 """Held-out PSNR whose time-to-reach each row records (``seconds_to_30db``, issue #5)."""
 
 
 def _find_images(data_dir: Path, images: list[str] | None) -> list[Path]:
-    if not data_dir.is_dir():
-        raise SinetuneError(f"benchmark data not found at {data_dir}; pass --data DIR")
     available = sorted(data_dir.glob("kodim*.png"))
     if not available:
         raise SinetuneError(f"no kodim*.png images in {data_dir}")
@@ -56,7 +55,7 @@ def run_kodak(
     device: str = "auto",
     out: Path | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
     size: int = 256,
     width: int = 256,
     holdout: float = 0.05,
@@ -67,7 +66,8 @@ def run_kodak(
     """Run ``kodak-256`` and write ``results.json`` and ``results.md`` to ``out`` (default: a fresh directory).
 
     Args:
-        data_dir: folder with ``kodimNN.png`` (default ``../shared/data/kodak``).
+        data_dir: folder with ``kodimNN.png`` (default ``$SINETUNE_DATA/kodak``; no default without it:
+            :mod:`sinetune.bench.data`).
         images: subset (``["03", "19"]`` or stems); ``None`` = all.
         methods: method names, each at its default lr with the protocol's shape.
         overrides: per-method option overrides, e.g. ``{"tuner": {"period": 4}}``.
@@ -77,7 +77,7 @@ def run_kodak(
     """
     if steps < 1:
         raise SinetuneError(f"steps must be positive, got {steps}")
-    paths = _find_images(Path(data_dir) if data_dir else DEFAULT_DATA, images)
+    paths = _find_images(benchmark_data(data_dir, "kodak", "kodak-256", "the Kodak images kodimNN.png"), images)
     for method_name in methods:  # a misspelt or mistyped override fails now, not after an hour of fits
         _config(paths[0], method_name, size, width, steps, seed, holdout, device, overrides or {},
                 stop_psnr)
@@ -97,6 +97,8 @@ def run_kodak(
         report.rows = previous.get("rows", [])
         header["configs"] = previous.get("configs", {})
         done = {(row["image"], row["method"]) for row in report.rows}
+    say = as_progress(progress)
+    todo = [(p.stem, m) for p in paths for m in methods if (p.stem, m) not in done]
     for path in paths:
         if all((path.stem, m) in done for m in methods):
             continue
@@ -104,12 +106,15 @@ def run_kodak(
         for method_name in methods:
             if (path.stem, method_name) in done:
                 continue
+            say.note(f"bench kodak-256 [{todo.index((path.stem, method_name)) + 1}/{len(todo)}]: "
+                     f"{path.stem} × {method_name}")
             config = _config(path, method_name, size, width, steps, seed, holdout, device, overrides, stop_psnr)
-            result = run(config, signal=signal, progress=progress)
+            result = run(config, signal=signal, progress=say)
             header["configs"][method_name] = config_to_dict(result.config)["options"]
             coords, values = signal.coords(), signal.flat_values()
             timed = plain = None
             if method_name in SINE_MLPS:  # the plain reference is a sine MLP: the same network only for these
+                say.stage("timing against the plain PyTorch reference")
                 timed, plain = interleaved_step_seconds(method_name, result.config.options, signal.grid_shape,
                                                         coords[~result.heldout], values[~result.heldout],
                                                         result.config.train.lr, torch_device)

@@ -1,4 +1,5 @@
-"""What every benchmark writes: rows, per-method means, ``results.json`` and ``results.md``."""
+"""What every benchmark writes: rows, per-method means, ``results.json``, ``results.md`` and
+``report.html`` (:mod:`sinetune.bench.page`)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def as_json_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def write_report(report: BenchReport, header: dict[str, Any], methods: list[str], out_dir: Path,
                  item_key: str, columns: tuple[tuple[str, str, int], ...], title: str) -> None:
-    """Per-method means over the items finished by *every* method, then results.json and results.md.
+    """Per-method means over the items finished by *every* method, then results.json, results.md and
+    report.html.
 
     Args:
         item_key: the row key naming the item (``"image"``, ``"clip"``).
@@ -100,6 +102,9 @@ def write_report(report: BenchReport, header: dict[str, Any], methods: list[str]
     (out_dir / "results.json").write_text(json.dumps({**header, "rows": report.rows, "means": report.means},
                                                      indent=1))
     (out_dir / "results.md").write_text(report.markdown + "\n")
+    from .page import write_bench_page
+
+    write_bench_page(out_dir)  # report.html: the same results as a sortable page
 
 
 def load_previous(out_dir: Path, header: dict[str, Any], protocol: tuple[str, ...], resume: bool) -> dict | None:

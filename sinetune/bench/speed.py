@@ -25,6 +25,7 @@ import torch
 
 from ..errors import SinetuneError
 from ..methods import build_field, get_method
+from ..progress import Progress, as_progress
 from ..runs import resolve_device
 from ..signals import holdout_mask, load_image
 from ..training import TrainOptions, train
@@ -71,7 +72,7 @@ def run_speed(
     steps: int = 5,
     device: str = "auto",
     out: Path | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
     seed: int = 0,
 ) -> BenchReport:
     """Run ``speed`` and write ``results.json`` and ``results.md`` (default ``bench-runs/speed[-N]``).
@@ -116,7 +117,9 @@ def run_speed(
     timings: dict[tuple[str, str], dict[str, list[float]]] = {key: {"ours": [], "plain": [], "ratio": []}
                                                               for key in setups}
     floors = []
-    for _ in range(runs):
+    say = as_progress(progress)
+    for number in range(1, runs + 1):
+        say.note(f"bench speed: round {number}/{runs}, {len(setups)} variants × {steps} steps and the plain reference")
         floors.append(time_products(samples, width, width, torch_device))
         for key, (field, built, plain, lr) in setups.items():
             options = TrainOptions(steps=steps + 1, log_every=10**9, cache_encoding=VARIANTS[key[1]].cache_encoding)
