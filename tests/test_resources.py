@@ -107,7 +107,7 @@ def test_a_fit_beyond_the_memory_is_refused_with_a_batch_size(capsys, monkeypatc
     started = time.monotonic()
     code, _, err = run_cli(capsys, "fit", "astronaut", "--size", 8192, "--steps", 1, "--quiet", "--device", "cpu")
     assert_one_line_error(code, err, "GiB of memory", "32.0 GiB is available", "--batch-size")
-    assert time.monotonic() - started < 60  # refused before allocating the 50+ GB a full-batch step needs
+    assert time.monotonic() - started < 300  # refused before allocating the 50+ GB a full-batch step needs
     suggested = int(err.split("--batch-size ")[1].split()[0])
     assert suggested >= 2**20  # 32 GiB holds a step on a million samples of a width-256 TUNER
     prepared = _prepared(64)
