@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Development/CI installs pin torch (a local CPU wheel here); the package itself accepts torch>=2.1,<3.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: venv demo test test-browser lint bench docs-tables clean
+.PHONY: venv demo test test-browser docs docs-serve lint bench docs-tables clean
 
 $(BIN)/sinetune: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ test-browser: venv
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,browser]"
 	$(BIN)/python -m pytest tests/test_report.py
 
+# The docs site (mkdocs-material; the guide is README.md, API pages from the docstrings) into site/.
+docs: venv
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,docs]"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build
+
+docs-serve: docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
 bench: venv
 	$(BIN)/sinetune bench kodak-256 --data $(DATA)/kodak --images 03,19,23
 
@@ -40,4 +48,4 @@ docs-tables: venv
 	$(BIN)/python -m sinetune.docs README.md
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 REPORT = "report.html"
 #: A sound longer than this many samples is linked, not inlined (keeps the page small).
 MAX_INLINE_AUDIO_SAMPLES = 1 << 21
+#: The target and the reconstruction are shown at most this many pixels on the longer side
+#: (a larger image is downsampled for the page; the run's PNG keeps every pixel).
+MAX_SHOWN_SIDE = 1024
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -91,6 +94,29 @@ def _figure(uri: str, caption: str, kind: str = "pair") -> str:
 
 def _png_figure(path: Path, caption: str, kind: str = "wide") -> str:
     return _figure(_data_uri(path.read_bytes(), "image/png"), caption, kind)
+
+
+def _image_pair(run_dir: Path, target: np.ndarray | None) -> list[str]:
+    """The target and the reconstruction as figures, each at most :data:`MAX_SHOWN_SIDE` pixels."""
+    from PIL import Image
+
+    from .signals import resize_image
+
+    def shown(values: np.ndarray, caption: str) -> str:
+        if max(values.shape[:2]) > MAX_SHOWN_SIDE:
+            values = resize_image(values, MAX_SHOWN_SIDE)
+            caption += f" (shown at {values.shape[1]}×{values.shape[0]})"
+        return _figure(_data_uri(_png_bytes(values), "image/png"), caption, "pair")
+
+    figures = [shown(target, "target")] if target is not None else []
+    path = run_dir / "reconstruction.png"
+    if path.is_file():
+        with Image.open(path) as image:
+            large = max(image.size) > MAX_SHOWN_SIDE
+            values = np.asarray(image.convert("RGB"), np.float32) / 255.0 if large else None
+        caption = "reconstruction (the field on the training grid)"
+        figures.append(shown(values, caption) if large else _png_figure(path, caption, "pair"))
+    return figures
 
 
 def _number(value: Any, digits: int = 2) -> str:
@@ -225,13 +251,7 @@ def build_report(run_dir: str | Path, signal: Signal | None = None, name: str | 
             for name, uri in players) + "</div>")
         figures = [("waveform.png", "waveforms and spectrograms"), ("error.png", "prediction − target")]
     else:
-        reconstruction = run_dir / "reconstruction.png"
-        pair = []
-        if target is not None:
-            pair.append(_figure(_data_uri(_png_bytes(target), "image/png"), "target", "pair"))
-        if reconstruction.is_file():
-            pair.append(_png_figure(reconstruction, "reconstruction (the field on the training grid)", "pair"))
-        body.append('<div class="row">' + "".join(pair) + "</div>")
+        body.append('<div class="row">' + "".join(_image_pair(run_dir, target)) + "</div>")
         figures = [("error.png", "|prediction − target|"), ("spectrum.png", "log |FFT|: reconstruction, target"),
                    ("gradient.png", "|∇gray|: field (analytic), target (Sobel)")]
     if note:
@@ -277,4 +297,4 @@ def write_report(run_dir: str | Path, signal: Signal | None = None) -> Path:
     return path
 
 
-__all__ = ["MAX_INLINE_AUDIO_SAMPLES", "REPORT", "build_report", "curves_svg", "write_report"]
+__all__ = ["MAX_INLINE_AUDIO_SAMPLES", "MAX_SHOWN_SIDE", "REPORT", "build_report", "curves_svg", "write_report"]

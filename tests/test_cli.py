@@ -316,3 +316,21 @@ def test_allocator_tuning_can_be_disabled(monkeypatch):
 
     monkeypatch.setenv("SINETUNE_MALLOC", "system")
     assert tune_cpu_allocator() is False
+
+
+def test_fit_keeps_a_small_image_and_downsamples_a_large_one_by_default(tmp_path, capsys):
+    from sinetune.cli import build_parser, fit_config
+
+    parse = build_parser().parse_args
+    assert fit_config(parse(["fit", "x.png"])).signal.size is None
+    assert fit_config(parse(["fit", "x.png"])).signal.max_size == 256
+    full = fit_config(parse(["fit", "x.png", "--full-size"])).signal
+    assert (full.size, full.max_size) == (None, None)
+    large = write_png(tmp_path / "large.png", smooth_rgb(150, 300))
+    code, _, err = run_cli(capsys, "fit", large, "--out", tmp_path / "large", *TINY, "--set", "signal.max_size=60",
+                           "--set", "band_fraction=0.3")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "large" / "metrics.json").read_text())
+    assert metrics["grid_shape"] == [30, 60]  # downsampled to the limit, never upsampled
+    assert metrics["derived"].startswith("image 300×150 downsampled to 60×30 (longer side above the 60-pixel")
+    assert yaml.safe_load((tmp_path / "large" / "config.yaml").read_text())["signal"]["size"] == 60  # re-runs alike

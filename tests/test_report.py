@@ -180,3 +180,12 @@ def test_the_benchmark_page_sorts_in_a_headless_browser(tmp_path):
         assert browser.execute_script(column) == ["27.25", "25.5", "21"]
     finally:
         browser.quit()
+
+
+def test_large_images_are_shown_downsampled(runs, tmp_path, monkeypatch):
+    import sinetune.report as report
+
+    monkeypatch.setattr(report, "MAX_SHOWN_SIDE", 16)  # the 32² run stands in for a large one
+    page = report.build_report(runs["image"])
+    assert "<figcaption>target (shown at 16×16)</figcaption>" in page  # the run's files keep every pixel
+    assert "<figcaption>reconstruction (the field on the training grid) (shown at 16×16)</figcaption>" in page
