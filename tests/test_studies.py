@@ -28,7 +28,25 @@ def run_study(name: str, *args, timeout: int = 240) -> str:
 
 def test_every_study_is_covered():
     assert sorted(p.name for p in STUDIES.glob("*.py")) == sorted(
-        ["audio_variants.py", "band_rule.py", "fit_many.py", "fused_sine.py", "memory_1024.py"])
+        ["allocator_api.py", "audio_variants.py", "band_rule.py", "bf16_matmul.py", "cluster_throughput.py",
+         "fit_many.py", "fused_sine.py", "memory_1024.py"])
+
+
+def test_bf16_matmul_study():
+    assert "× float32" in run_study("bf16_matmul.py", "--samples", 256, "--width", 16, "--repeats", 1)
+
+
+def test_allocator_api_study():
+    assert "× CLI" in run_study("allocator_api.py", "--size", 128, "--steps", 1, "--rounds", 1)
+
+
+def test_cluster_throughput_study(tmp_path):
+    pytest.importorskip("ray")
+    for index in range(2):
+        write_png(tmp_path / f"kodim0{index + 1}.png", smooth_rgb(128, 128))
+    out = run_study("cluster_throughput.py", "--data", tmp_path, "--images", 2, "--size", 128, "--steps", 1,
+                    "--group", 1)
+    assert "signals/min" in out
 
 
 def test_fit_many_study(tmp_path):
