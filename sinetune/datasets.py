@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from .atomic import lock, unlock
-from .download import download, partial_path, sha256_of
+from .download import PARTIAL_SUFFIX, download, partial_path, sha256_of
 from .errors import SinetuneError
 from .progress import Progress, as_progress
 
@@ -69,6 +69,7 @@ class Dataset:
         benchmark: the ``sinetune bench`` name that reads it (``None``: none yet).
         prepare: derives the files the benchmark reads from the downloaded ones (``folder → paths``).
         note: what the set lacks, if anything, and why.
+        reads: the pattern of the files the benchmark reads in the folder (``data list`` counts them).
     """
 
     name: str
@@ -80,6 +81,7 @@ class Dataset:
     benchmark: str | None = None
     prepare: Callable[[Path], list[Path]] | None = None
     note: str = ""
+    reads: str = "*"
 
 
 KODAK_CROP = 512
@@ -118,15 +120,15 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
             "http://r0k.us/graphics/kodak/",
             tuple(RemoteFile(f"originals/kodim{i:02d}.png", f"http://r0k.us/graphics/kodak/kodak/kodim{i:02d}.png")
                   for i in range(1, 25)),
-            benchmark="kodak-256", prepare=kodak_crops),
+            benchmark="kodak-256", prepare=kodak_crops, reads="kodim*.png"),
     Dataset("div2k", "div2k", "16 DIV2K 512×512 crops, the test images of the FINER/TUNER DIV2K comparison",
             "DIV2K: academic research use only", "https://github.com/liuzhen0212/FINER (data/div2k/test_data)",
-            tuple(RemoteFile(f"{i:02d}.png", f"{_FINER}/{i:02d}.png") for i in range(16))),
+            tuple(RemoteFile(f"{i:02d}.png", f"{_FINER}/{i:02d}.png") for i in range(16)), reads="*.png"),
     Dataset("audio", "audio", "SIREN's audio clips bach.wav (7 s) and counting.wav (12 s), 44.1 kHz mono",
             "from the SIREN repository (MIT-licensed repository; recording source unstated)",
             "https://github.com/vsitzmann/siren (data/)",
             (RemoteFile("bach.wav", f"{_SIREN}/gt_bach.wav"), RemoteFile("counting.wav", f"{_SIREN}/gt_counting.wav")),
-            benchmark="audio",
+            benchmark="audio", reads="*.wav",
             note="trumpet and speech are not fetched (Freesound serves the original only after a login; "
                  "LibriSpeech has it inside a multi-GB archive): bench audio --clips bach,counting"),
 )}
@@ -257,6 +259,7 @@ class DatasetStatus:
         mismatched: files present that do not match it.
         unverified: files present with no checksum to compare (placed there by hand).
         missing: files not there (a ``.partial`` counts as missing).
+        readable: how many files matching :attr:`Dataset.reads` the folder holds, fetched or not.
     """
 
     dataset: Dataset
@@ -265,13 +268,15 @@ class DatasetStatus:
     mismatched: tuple[str, ...]
     unverified: tuple[str, ...]
     missing: tuple[str, ...]
+    readable: int = 0
 
     @property
     def summary(self) -> str:
         """``"cached (24 files, verified)"``, ``"not cached"``, ``"partly cached: 3 of 24 files"``, …"""
         total = len(self.dataset.files)
         if len(self.missing) == total:
-            return "not cached"
+            held = f" (the folder holds {self.readable} {self.dataset.reads}, not fetched)" if self.readable else ""
+            return f"not cached{held}"
         parts = [f"cached ({total} files, verified)" if len(self.cached) == total
                  else f"partly cached: {len(self.cached)} of {total} files verified"]
         if self.mismatched:
@@ -293,7 +298,10 @@ def status(name: str, cache: str | Path | None = None) -> DatasetStatus:
         group = ("missing" if not path.is_file() else "unverified" if expected is None
                  else "cached" if sha256_of(path) == expected else "mismatched")
         groups[group].append(file.name)
-    return DatasetStatus(dataset, folder, **{key: tuple(value) for key, value in groups.items()})
+    readable = sum(path.is_file() and path.name != MANIFEST and not path.name.startswith(".")
+                   and not path.name.endswith(PARTIAL_SUFFIX) for path in folder.glob(dataset.reads)) \
+        if folder.is_dir() else 0
+    return DatasetStatus(dataset, folder, **{key: tuple(value) for key, value in groups.items()}, readable=readable)
 
 
 __all__ = ["DATASETS", "DATA_ENV", "MANIFEST", "MIRROR_ENV", "Dataset", "DatasetStatus", "FetchResult", "RemoteFile",

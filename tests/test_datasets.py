@@ -227,3 +227,33 @@ def test_the_registry_is_complete():
             assert file.url.startswith(("http://", "https://")) and file.sha256 in (None,) or len(file.sha256) == 64
             if "github" in file.url:  # pinned to a commit: the content behind the URL cannot change
                 assert any(len(part) == 40 for part in file.url.split("/")), file.url
+
+
+def test_a_complete_partial_file_is_verified_and_renamed(server, tmp_path, monkeypatch):
+    body = tiny(server, monkeypatch)
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "blob.bin.partial").write_bytes(body)  # killed between the last byte and the rename
+    assert fetch("tiny", tmp_path).downloaded == ("blob.bin",)
+    assert server.requests == [("/blob.bin", f"bytes={len(body)}-")]  # answered 416: nothing left to send
+    assert (tmp_path / "tiny" / "blob.bin").read_bytes() == body
+
+
+def test_one_fetch_at_a_time_per_folder(server, tmp_path, monkeypatch):
+    from sinetune.atomic import lock, unlock
+
+    tiny(server, monkeypatch)
+    (tmp_path / "tiny").mkdir()
+    handle = lock(tmp_path / "tiny" / ".fetch.lock")
+    try:
+        with pytest.raises(SinetuneError, match="another sinetune data fetch is writing"):
+            fetch("tiny", tmp_path)
+    finally:
+        unlock(handle, tmp_path / "tiny" / ".fetch.lock")
+    assert fetch("tiny", tmp_path).downloaded == ("blob.bin",)
+
+
+def test_list_counts_a_hand_made_folder(tmp_path, capsys):
+    (tmp_path / "kodak").mkdir()
+    (tmp_path / "kodak" / "kodim01.png").write_bytes(b"")
+    code, out, _ = run_cli(capsys, "data", "list", "--cache", tmp_path)
+    assert code == 0 and "kodak  not cached (the folder holds 1 kodim*.png, not fetched)" in out
