@@ -454,7 +454,7 @@ def command_data(args: argparse.Namespace) -> int:
         result = fetch(name, args.cache, mirror=args.mirror, progress=Progress(quiet=args.quiet))
         done = [f"{len(result.downloaded)} downloaded", f"{len(result.verified)} already cached and verified"]
         if result.recorded:
-            done.append(f"{len(result.recorded)} checksums recorded (none published: trust on first download)")
+            done.append(f"{len(result.recorded)} checksums recorded (none known: trust on first download)")
         if result.kept:
             done.append(f"{len(result.kept)} found there and kept unverified")
         if result.derived:

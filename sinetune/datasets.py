@@ -6,12 +6,12 @@ public source into ``CACHE/FOLDER/`` — the folder ``sinetune bench`` reads by 
 
 * **The cache** (:func:`data_root`): ``cache=`` (``--cache DIR``), else ``$SINETUNE_DATA``, else
   ``$XDG_CACHE_HOME/sinetune``, else ``~/.cache/sinetune``.
-* **Checksums.** A :class:`RemoteFile` with a published ``sha256`` is verified against it. Where no
-  trustworthy published checksum was found (every file at present: the sources publish none, see
-  README "Data and licences"), the SHA-256 of the first complete download is written into the
-  folder's manifest (``sinetune-data.json``; *trust on first use*) and every later fetch and
-  ``data list`` verifies the cached file against it. The URLs of files in git repositories are
-  pinned to a commit, so their content cannot change under the same URL.
+* **Checksums.** A :class:`RemoteFile` with a known ``sha256`` is verified against it (Kodak:
+  :data:`KODAK_SHA256`). Where none trustworthy was found (DIV2K, the audio clips), the SHA-256 of
+  the first complete download is written into the folder's manifest (``sinetune-data.json``;
+  *trust on first use*) and every later fetch and ``data list`` verifies the cached file against
+  it. The URLs of files in git repositories are pinned to a commit, so their content cannot change
+  under the same URL.
 * **Derived files.** Kodak's 768×512 originals are kept in ``kodak/originals/``; the benchmark reads
   their 512×512 centre crops ``kodak/kodimNN.png`` (x0 = (W−512)/2, y0 = (H−512)/2, the crops of the
   TUNER repository), written by :func:`fetch` after the originals verify.
@@ -47,7 +47,7 @@ class RemoteFile:
     Attributes:
         name: its path inside the set's folder (``originals/kodim01.png``).
         url: where it is published.
-        sha256: the published hex SHA-256; ``None``: none published, recorded on first download.
+        sha256: the expected hex SHA-256; ``None``: none known, recorded at the first download.
     """
 
     name: str
@@ -109,6 +109,36 @@ def kodak_crops(folder: Path) -> list[Path]:
     return written
 
 
+#: SHA-256 of r0k.us's kodim01.png … kodim24.png. r0k.us publishes none; these are the values that
+#: independent projects pin (two complete lists found identical, single values in several more),
+#: i.e. corroborated, not the publisher's.
+KODAK_SHA256 = (
+    "a56e27cbf5f843c048b6af1d6e090760e9c92fadba88b7dee0205918a37523bd",  # kodim01.png
+    "4f4b74a79237e311d72cad958237b5f7088d8bce1c82305ebefe1a70e3022dfd",  # kodim02.png
+    "e25ca1ff2f0c0cb5fdfd5f9b0a0bb21ac4c3de3c84a67f35b09a85d3306249db",  # kodim03.png
+    "e3b946107c5d3441c022f678d0c3caf1e224d81b1604ba840a4f88e562de61aa",  # kodim04.png
+    "10349e963c5c813d327852f82c1795fa4148d69fedffc4c589bee458e3ac3d53",  # kodim05.png
+    "363510303b715d4cbc384e1ce227e466b613a09e1b71ae985882bf8e7fbd9b18",  # kodim06.png
+    "b77d3f006f42414bb242222e0482e750c0fb9e5ee8d4bed2f6f11c5605fe54a4",  # kodim07.png
+    "ba23983c76b4832ee0e8af0592664756841a16779acd69f792e268fb6d13d6e7",  # kodim08.png
+    "6a4361c2fc194feb4edaa9f9a4a0620fb9943e460ac7fdf037fb0f6dd6607a7d",  # kodim09.png
+    "9dfb70f5867c29ff9ed6313683f19b3d867849e40fbc0c4c54a4a89df341cf23",  # kodim10.png
+    "7936814b58b5387fce2e4e2488b4ec830dadd95fa9520f358ddb30990b50f2b6",  # kodim11.png
+    "d78c37c2f04f23761ed2367dd77e2db584ddd4c3950833fecf89f199a8126980",  # kodim12.png
+    "bc34a3ce58dea09dce1704c997171602de90cb34d0c8503a988b77f473d39b08",  # kodim13.png
+    "55a94550ff18f3246c4074fd32b77b0c74447c26b6ad274d564d999c0450ba6e",  # kodim14.png
+    "7538cbb80cb9103606c48b806eae57d56c885c7f90b9b3be70a41160f9cbb683",  # kodim15.png
+    "a89c7268ccd4718ba424a99fc4643c572cf692ca6eae887185ceb4e9f11d2e54",  # kodim16.png
+    "37afcc89fbdcb76d9518e04b2fc011027e2f4cd14b3b2f83cefd721641a47c5b",  # kodim17.png
+    "1a9258c365988961d87a0598725b609139c303ad48a5aad6c503c3b1a87849aa",  # kodim18.png
+    "b7450b264b1b0a411390d8931b112c27905a992520fc90569dc4b920aa32bbdc",  # kodim19.png
+    "3b46c71e3b92a563820ba32936be8330c586c41f938efd94be938386aae4328a",  # kodim20.png
+    "ac958597c82073f6bb65129c68f72b651db5b9efd82e11547d07350214bc268b",  # kodim21.png
+    "1cee58eb1f2d9c7ebb254d208a03c783ce6cf2c4d8c2cf45e235dd23b4ce1b29",  # kodim22.png
+    "e3111a2fd4da24af15d6459ef9eacfe54106b38e27b4a21821b75c3f5d2d5baf",  # kodim23.png
+    "1071c68372cc5a01435c2c225a5cf7d4bb803846ec08bb6b3d6721b156d7cb96",  # kodim24.png
+)
+
 _SIREN = "https://raw.githubusercontent.com/vsitzmann/siren/fbd1d51da732e8bf67b8a5c32e1a3a46d842fa37/data"
 _FINER = ("https://raw.githubusercontent.com/liuzhen0212/FINER/07a9a922e5bc20323d080ba382f71d333e9c7482/"
           "data/div2k/test_data")
@@ -118,8 +148,8 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset("kodak", "kodak", "the 24 Kodak PhotoCD images (768×512 PNG), kept as 512×512 centre crops",
             "Eastman Kodak, released for unrestricted usage (no formal licence text); attribute Kodak",
             "http://r0k.us/graphics/kodak/",
-            tuple(RemoteFile(f"originals/kodim{i:02d}.png", f"http://r0k.us/graphics/kodak/kodak/kodim{i:02d}.png")
-                  for i in range(1, 25)),
+            tuple(RemoteFile(f"originals/kodim{i:02d}.png", f"http://r0k.us/graphics/kodak/kodak/kodim{i:02d}.png",
+                             KODAK_SHA256[i - 1]) for i in range(1, 25)),
             benchmark="kodak-256", prepare=kodak_crops, reads="kodim*.png"),
     Dataset("div2k", "div2k", "16 DIV2K 512×512 crops, the test images of the FINER/TUNER DIV2K comparison",
             "DIV2K: academic research use only", "https://github.com/liuzhen0212/FINER (data/div2k/test_data)",
@@ -186,7 +216,7 @@ class FetchResult:
         folder: the set's folder in the cache (what ``sinetune bench`` reads).
         downloaded: files downloaded now (names inside ``folder``).
         verified: files already cached that matched their checksum.
-        recorded: files whose checksum was recorded now (no published one: trust on first use).
+        recorded: files whose checksum was recorded now (none in the registry: trust on first use).
         kept: files found in the folder with no checksum to compare (placed there by hand), left as they are.
         derived: files written from the downloads (Kodak's crops).
     """
@@ -203,7 +233,7 @@ def fetch(name: str, cache: str | Path | None = None, *, mirror: str | None = No
           progress: bool | Progress = False) -> FetchResult:
     """Download the set ``name`` into ``data_root(cache)/FOLDER`` unless cached and verified.
 
-    A cached file is checked against its published checksum, else the one recorded in the manifest;
+    A cached file is checked against its registry checksum, else the one recorded in the manifest;
     one that does not match is downloaded again (replaced only once the new copy verifies). An
     interrupted download resumes. Raises :class:`SinetuneError` (one line) on a network error, a
     checksum mismatch, or another fetch writing the same folder.
@@ -240,7 +270,7 @@ def fetch(name: str, cache: str | Path | None = None, *, mirror: str | None = No
             if expected is None:
                 recorded.append(file.name)
             files[file.name] = {"sha256": digest, "url": file.url,
-                                "checksum": "published" if file.sha256 else "recorded at first download"}
+                                "checksum": "registry" if file.sha256 else "recorded at first download"}
             _write_manifest(folder, dataset.name, files)  # after each file: an interrupted fetch keeps its work
         derived = [path.relative_to(folder).as_posix() for path in dataset.prepare(folder)] if dataset.prepare else []
     finally:
@@ -304,5 +334,5 @@ def status(name: str, cache: str | Path | None = None) -> DatasetStatus:
     return DatasetStatus(dataset, folder, **{key: tuple(value) for key, value in groups.items()}, readable=readable)
 
 
-__all__ = ["DATASETS", "DATA_ENV", "MANIFEST", "MIRROR_ENV", "Dataset", "DatasetStatus", "FetchResult", "RemoteFile",
-           "data_root", "fetch", "get_dataset", "kodak_crops", "read_manifest", "status"]
+__all__ = ["DATASETS", "DATA_ENV", "KODAK_SHA256", "MANIFEST", "MIRROR_ENV", "Dataset", "DatasetStatus", "FetchResult",
+           "RemoteFile", "data_root", "fetch", "get_dataset", "kodak_crops", "read_manifest", "status"]

@@ -7,6 +7,7 @@ the requests, so resuming, checksums and network errors are all exercised for re
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import io
@@ -104,14 +105,21 @@ def test_kodak_fetch_verifies_crops_and_bench_finds_it(server, tmp_path, monkeyp
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))  # the default cache: no --cache, no SINETUNE_DATA
     with pytest.raises(SinetuneError, match="run `sinetune data fetch kodak` or pass --data DIR"):
         benchmark_data(None, "kodak", "kodak-256", "kodimNN.png")
+    code, _, err = run_cli(capsys, "data", "fetch", "kodak", "--mirror", server.url, "--quiet")
+    assert_one_line_error(code, err, "kodim01.png does not match its checksum", "expected a56e27cbf5f843c0")
+    assert not list((cache / "sinetune" / "kodak").rglob("*.png*"))  # the real checksums refuse test images
+    kodak = datasets.DATASETS["kodak"]  # so the test registers theirs, as the registry holds Kodak's
+    monkeypatch.setitem(datasets.DATASETS, "kodak", dataclasses.replace(kodak, files=tuple(
+        dataclasses.replace(file, sha256=hashlib.sha256(server.files[f"/kodak/{file.name}"]).hexdigest())
+        for file in kodak.files)))
     code, out, _ = run_cli(capsys, "data", "fetch", "kodak", "--mirror", server.url)
-    assert code == 0 and "24 downloaded" in out and "24 checksums recorded" in out and "24 derived" in out
+    assert code == 0 and "24 downloaded" in out and "recorded" not in out and "24 derived" in out
     folder = cache / "sinetune" / "kodak"
     manifest = json.loads((folder / MANIFEST).read_text())["files"]
     for i, original in originals.items():
         entry = manifest[f"originals/kodim{i:02d}.png"]
         assert entry["sha256"] == hashlib.sha256(server.files[f"/kodak/originals/kodim{i:02d}.png"]).hexdigest()
-        assert entry["checksum"] == "recorded at first download"
+        assert entry["checksum"] == "registry"
         assert entry["url"] == f"http://r0k.us/graphics/kodak/kodak/kodim{i:02d}.png"  # the source, not the mirror
         crop = np.asarray(Image.open(folder / f"kodim{i:02d}.png"))
         y0, x0 = (original.shape[0] - 512) // 2, (original.shape[1] - 512) // 2
@@ -164,9 +172,9 @@ def test_a_checksum_mismatch_removes_the_download(server, tmp_path, monkeypatch,
     assert_one_line_error(code, err, "blob.bin does not match its checksum", f"sha256 {digest[:16]}",
                           "expected 0000000000000000", "the download was deleted")
     assert not list((tmp_path / "tiny").glob("blob.bin*"))
-    tiny(server, monkeypatch, sha256=digest)  # the published checksum: accepted and recorded as such
+    tiny(server, monkeypatch, sha256=digest)  # the registry's checksum: accepted and recorded as such
     assert fetch("tiny", tmp_path).recorded == ()
-    assert json.loads((tmp_path / "tiny" / MANIFEST).read_text())["files"]["blob.bin"]["checksum"] == "published"
+    assert json.loads((tmp_path / "tiny" / MANIFEST).read_text())["files"]["blob.bin"]["checksum"] == "registry"
 
 
 def test_the_first_download_s_checksum_guards_the_cache(server, tmp_path, monkeypatch, capsys):
@@ -220,11 +228,14 @@ def test_the_cache_defaults_to_sinetune_data_then_the_user_cache(tmp_path, monke
 
 
 def test_the_registry_is_complete():
+    assert [file.sha256 for file in datasets.DATASETS["kodak"].files] == list(datasets.KODAK_SHA256)
+    assert len(set(datasets.KODAK_SHA256)) == 24
     for name, dataset in datasets.DATASETS.items():
         assert dataset.name == name and dataset.files and dataset.licence and dataset.description
         assert len({file.name for file in dataset.files}) == len(dataset.files)
         for file in dataset.files:
-            assert file.url.startswith(("http://", "https://")) and file.sha256 in (None,) or len(file.sha256) == 64
+            assert file.url.startswith(("http://", "https://"))
+            assert file.sha256 is None or (len(file.sha256) == 64 and int(file.sha256, 16) >= 0)
             if "github" in file.url:  # pinned to a commit: the content behind the URL cannot change
                 assert any(len(part) == 40 for part in file.url.split("/")), file.url
 
