@@ -46,9 +46,9 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
-        error = error.reason if isinstance(error.reason, BaseException) else error
-        if not isinstance(error, BaseException):
-            return str(error)
+        if not isinstance(error.reason, BaseException):
+            return str(error.reason)
+        error = error.reason
     text = getattr(error, "strerror", None) or str(error) or type(error).__name__
     return " ".join(str(text).split())
 
@@ -67,6 +67,9 @@ def _fetch_rest(url: str, partial: Path, timeout: float, say: Callable[[int, int
         raise
     with response:
         resumed = have and response.status == 206
+        if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+            partial.unlink()  # the server sent another range: start over next time
+            raise http.client.HTTPException(f"asked for bytes {have}- and got {response.headers.get('Content-Range')}")
         length = response.headers.get("Content-Length")
         total = (int(length) + (have if resumed else 0)) if length and length.isdigit() else None
         written = have if resumed else 0

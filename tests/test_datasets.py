@@ -33,6 +33,7 @@ class Server:
         self.files: dict[str, bytes] = {}
         self.cut: dict[str, int] = {}  # path → bytes to send before dropping the connection (once)
         self.ranges = True
+        self.claimed_start: int | None = None  # Content-Range start to claim instead of the true one
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -51,7 +52,8 @@ class Server:
                         return
                 self.send_response(206 if start else 200)
                 if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                    claimed = start if server.claimed_start is None else server.claimed_start
+                    self.send_header("Content-Range", f"bytes {claimed}-{len(body) - 1}/{len(body)}")
                 self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
                 limit = server.cut.pop(self.path, None)
@@ -268,3 +270,16 @@ def test_list_counts_a_hand_made_folder(tmp_path, capsys):
     (tmp_path / "kodak" / "kodim01.png").write_bytes(b"")
     code, out, _ = run_cli(capsys, "data", "list", "--cache", tmp_path)
     assert code == 0 and "kodak  not cached (the folder holds 1 kodim*.png, not fetched)" in out
+
+
+def test_a_wrong_content_range_starts_over(server, tmp_path, monkeypatch, capsys):
+    body = tiny(server, monkeypatch)
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "blob.bin.partial").write_bytes(body[:1000])
+    server.claimed_start = 0
+    code, _, err = run_cli(capsys, "data", "fetch", "tiny", "--cache", tmp_path, "--quiet")
+    assert_one_line_error(code, err, "asked for bytes 1000- and got bytes 0-")
+    assert not list((tmp_path / "tiny").glob("blob.bin*"))  # nothing half-right is kept
+    server.claimed_start = None
+    fetch("tiny", tmp_path)
+    assert (tmp_path / "tiny" / "blob.bin").read_bytes() == body
