@@ -8,6 +8,8 @@
 * ``sinetune report RUN`` → :func:`sinetune.report.write_report` (a benchmark's folder:
   :func:`sinetune.bench.page.write_bench_page`)
 * ``sinetune methods``    → :data:`sinetune.methods.METHODS`
+* ``sinetune data fetch NAME …`` → :func:`sinetune.datasets.fetch`; ``sinetune data list`` →
+  :func:`sinetune.datasets.status`
 
 The flags of ``fit`` and ``fit-many`` are declared once (:func:`_add_run_flags`); a flag that sets a
 run-config key (:data:`RUN_FLAGS`, :data:`FIT_FLAGS`) takes its type, default and help from the option
@@ -150,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="run a benchmark and print its table")
     bench.add_argument("name", help="benchmark name: kodak-256, audio, speed or ttq")
     bench.add_argument("--data", type=Path,
-                       help="data directory: kodak-256 its kodimNN.png, audio its clips (default "
-                            "$SINETUNE_DATA/kodak or $SINETUNE_DATA/audio; sinetune ships no data)")
+                       help="data directory: kodak-256 its kodimNN.png, audio its clips (default: the data "
+                            "cache's kodak/ or audio/, see sinetune data fetch; sinetune ships no data)")
     bench.add_argument("--images", help="kodak-256: comma-separated subset, e.g. 03,19,23 (default: all)")
     bench.add_argument("--clips", help="audio: comma-separated subset of bach,counting,trumpet,speech "
                                        "(default: all four)")
@@ -188,7 +190,26 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path, metavar="RUN_OR_BENCH_DIR")
 
     commands.add_parser("methods", help="list the available methods")
+
+    data = commands.add_parser("data", help="download the benchmark data sets into the data cache, or list them")
+    actions = data.add_subparsers(dest="action", parser_class=_Parser, required=True)
+    cache_help = "the data cache (default $SINETUNE_DATA, else $XDG_CACHE_HOME/sinetune or ~/.cache/sinetune)"
+    fetch = actions.add_parser("fetch", help="download data sets (resumable, checksums verified); every bench "
+                                             "then finds them")
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="data set: " + ", ".join(_dataset_names()))
+    fetch.add_argument("--cache", type=Path, metavar="DIR", help=cache_help)
+    fetch.add_argument("--mirror", metavar="URL", help="fetch every file from URL/FOLDER/NAME instead of its "
+                                                       "source (default $SINETUNE_DATA_MIRROR)")
+    fetch.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
+    listing = actions.add_parser("list", help="the known data sets, their licences and what the cache holds")
+    listing.add_argument("--cache", type=Path, metavar="DIR", help=cache_help)
     return parser
+
+
+def _dataset_names() -> tuple[str, ...]:
+    from .datasets import DATASETS
+
+    return tuple(DATASETS)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
@@ -461,12 +482,44 @@ def command_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_data(args: argparse.Namespace) -> int:
+    from .datasets import DATASETS, fetch, status
+
+    if args.action == "list":
+        for name in DATASETS:
+            state = status(name, args.cache)
+            dataset = state.dataset
+            reader = f"bench {dataset.benchmark}" if dataset.benchmark else "no benchmark yet"
+            print(f"{name:6s} {state.summary} in {state.folder} ({reader})")
+            print(f"       {dataset.description}; {dataset.licence}; source {dataset.source}")
+            if dataset.note:
+                print(f"       note: {dataset.note}")
+        return 0
+    say = _printer(args.quiet)
+    for name in args.names:  # every name is checked before anything is downloaded
+        if name not in DATASETS:
+            raise SinetuneError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+    for name in args.names:
+        result = fetch(name, args.cache, mirror=args.mirror, progress=Progress(quiet=args.quiet))
+        done = [f"{len(result.downloaded)} downloaded", f"{len(result.verified)} already cached and verified"]
+        if result.recorded:
+            done.append(f"{len(result.recorded)} checksums recorded (none known: trust on first download)")
+        if result.kept:
+            done.append(f"{len(result.kept)} found there and kept unverified")
+        if result.derived:
+            done.append(f"{len(result.derived)} derived")
+        say(f"{name}: {result.folder} ({', '.join(done)})")
+        if DATASETS[name].note:
+            print(f"sinetune: note: {DATASETS[name].note}", file=sys.stderr)
+    return 0
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"sinetune: warning: {message}", file=sys.stderr)
 
 
 COMMANDS = {"fit": command_fit, "fit-many": command_fit_many, "render": command_render, "bench": command_bench,
-            "analyze": command_analyze, "report": command_report, "methods": command_methods}
+            "analyze": command_analyze, "report": command_report, "methods": command_methods, "data": command_data}
 
 
 def main(argv: list[str] | None = None) -> int:

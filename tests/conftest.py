@@ -22,6 +22,14 @@ from sinetune.methods import get_method
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _no_data_cache(tmp_path_factory, monkeypatch):
+    """Every test sees an empty data cache (``~/.cache/sinetune`` untouched) and no data or mirror variable."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "empty-cache"))
+    monkeypatch.delenv("SINETUNE_DATA", raising=False)
+    monkeypatch.delenv("SINETUNE_DATA_MIRROR", raising=False)
+
+
 def smooth_rgb(height: int, width: int) -> np.ndarray:
     """A smooth ``(H, W, 3)`` uint8 test image (low-frequency sinusoids and a bilinear ramp)."""
     y, x = np.mgrid[0:height, 0:width]

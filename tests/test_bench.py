@@ -233,12 +233,17 @@ def test_ttq_runs_every_lever_after_the_default_and_reports_ratios(kodak, tmp_pa
 def test_the_data_folder_comes_from_data_or_the_environment(tmp_path, monkeypatch):
     from sinetune.bench.data import benchmark_data
 
-    monkeypatch.delenv("SINETUNE_DATA", raising=False)
-    with pytest.raises(SinetuneError, match="sinetune does not ship: pass --data DIR, or set SINETUNE_DATA"):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    with pytest.raises(SinetuneError, match="sinetune does not ship and .*xdg/sinetune/kodak \\(the data cache; set "
+                                            "SINETUNE_DATA to move it\\) does not hold: run `sinetune data fetch "
+                                            "kodak` or pass --data DIR"):
         benchmark_data(None, "kodak", "kodak-256", "kodimNN.png")
+    (tmp_path / "xdg" / "sinetune" / "kodak").mkdir(parents=True)  # what `sinetune data fetch kodak` makes
+    assert benchmark_data(None, "kodak", "kodak-256", "x") == tmp_path / "xdg" / "sinetune" / "kodak"
     (tmp_path / "kodak").mkdir()
     assert benchmark_data(tmp_path / "kodak", "kodak", "kodak-256", "x") == tmp_path / "kodak"
     monkeypatch.setenv("SINETUNE_DATA", str(tmp_path))
     assert benchmark_data(None, "kodak", "kodak-256", "x") == tmp_path / "kodak"
-    with pytest.raises(SinetuneError, match=r"audio \(from SINETUNE_DATA\); pass --data DIR"):
+    with pytest.raises(SinetuneError, match=r"audio \(from SINETUNE_DATA\) does not hold: run `sinetune data "
+                                            r"fetch audio` or pass --data DIR"):
         benchmark_data(None, "audio", "audio", "clips")

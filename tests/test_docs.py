@@ -121,7 +121,11 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def _flags(parser: argparse.ArgumentParser) -> set[str]:
-    return {flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")} - {"--help"}
+    """The ``--flags`` of ``parser`` and of its sub-commands (``sinetune data fetch``), ``--help`` aside."""
+    nested = set().union(*map(_flags, _subparsers(parser).values())) if any(
+        isinstance(a, argparse._SubParsersAction) for a in parser._actions) else set()
+    return nested | {flag for action in parser._actions for flag in action.option_strings
+                     if flag.startswith("--")} - {"--help"}
 
 
 def _synopsis() -> dict[str, list[str]]:

@@ -2,8 +2,8 @@
 
 The protocol (peers-spec §2, "Training setup", with the network cut to one parameter per ~0.3 sample):
 
-* Clips ``bach``, ``counting``, ``trumpet``, ``speech`` (``NAME.wav`` in ``--data DIR`` or
-  ``$SINETUNE_DATA/audio``), the
+* Clips ``bach``, ``counting``, ``trumpet``, ``speech`` (``NAME.wav`` in ``--data DIR`` or the
+  data cache's ``audio/``, :mod:`sinetune.bench.data`), the
   first ``seconds`` (1 s: 44,100 samples at 44.1 kHz, 16,000 for ``speech``) of each, mono,
   divided by the crop's peak (:func:`sinetune.signals.load_audio`), coordinates ``linspace(-1, 1, N)``.
 * Full batch, **no held-out samples** (SIREN² measures the fit), 500 steps, seed 0, constant lr.
@@ -86,7 +86,8 @@ def run_audio(
 
     Args:
         data_dir: folder with ``NAME.wav`` (or ``.flac``/``.ogg``) clips (default
-            ``$SINETUNE_DATA/audio``; no default without it: :mod:`sinetune.bench.data`).
+            the data cache's ``audio/``, see :mod:`sinetune.bench.data`; ``sinetune data fetch audio``
+            fetches bach and counting).
         clips: subset by name (``["bach", "speech"]``); ``None`` = :data:`CLIPS`, all required.
         methods: method names, each at its default lr with the protocol's shape (:data:`METHODS`).
         steps: full-batch Adam steps per fit.

@@ -66,8 +66,8 @@ def run_kodak(
     """Run ``kodak-256`` and write ``results.json`` and ``results.md`` to ``out`` (default: a fresh directory).
 
     Args:
-        data_dir: folder with ``kodimNN.png`` (default ``$SINETUNE_DATA/kodak``; no default without it:
-            :mod:`sinetune.bench.data`).
+        data_dir: folder with ``kodimNN.png`` (default the data cache's ``kodak/``, which
+            ``sinetune data fetch kodak`` fills: :mod:`sinetune.bench.data`).
         images: subset (``["03", "19"]`` or stems); ``None`` = all.
         methods: method names, each at its default lr with the protocol's shape.
         overrides: per-method option overrides, e.g. ``{"tuner": {"period": 4}}``.
