@@ -191,7 +191,8 @@ def snapshot(step: int, field: torch.nn.Module, optimizer: torch.optim.Optimizer
         for key, value in entry.items():
             tensors[f"optimizer.{index}.{key}"] = value
     _weights("last_good", last_good, tensors)
-    tensors["batches.order"] = batches.order
+    if batches.batch < batches.count:  # a full batch never draws an order (N int64s not worth writing)
+        tensors["batches.order"] = batches.order
     if batches.generator is not None:
         tensors["generator"] = batches.generator.get_state()
     signals = []
@@ -228,7 +229,9 @@ def restore(state: dict[str, Any], tensors: dict[str, torch.Tensor], field: torc
     with torch.no_grad():
         for saved, value in zip(last_good, _load_weights("last_good", tensors, device)):
             saved.copy_(value)
-    batches.order, batches.cursor = tensors["batches.order"].to(device), state["cursor"]
+    if "batches.order" in tensors:
+        batches.order = tensors["batches.order"].to(device)
+    batches.cursor = state["cursor"]
     if batches.generator is not None and "generator" in tensors:
         batches.generator.set_state(tensors["generator"])
     for b, (run, saved) in enumerate(zip(runs, state["signals"])):
