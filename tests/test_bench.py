@@ -247,3 +247,16 @@ def test_the_data_folder_comes_from_data_or_the_environment(tmp_path, monkeypatc
     with pytest.raises(SinetuneError, match=r"audio \(from SINETUNE_DATA\) does not hold: run `sinetune data "
                                             r"fetch audio` or pass --data DIR"):
         benchmark_data(None, "audio", "audio", "clips")
+
+
+def test_image_folder_without_kodak_names_is_found_by_number(tmp_path):
+    from sinetune.bench.kodak import _find_images
+
+    folder = tmp_path / "div2k"
+    folder.mkdir()
+    for name in ("00", "01", "02"):
+        write_png(folder / f"{name}.png", smooth_rgb(8, 8))
+    assert [p.name for p in _find_images(folder, ["1", "02"])] == ["01.png", "02.png"]
+    assert len(_find_images(folder, None)) == 3
+    with pytest.raises(SinetuneError, match="not found"):
+        _find_images(folder, ["7"])

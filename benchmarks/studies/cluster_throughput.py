@@ -13,7 +13,7 @@ directories), each in a fresh output folder:
 Printed: signals per minute for each and the per-signal overhead of Ray against fit-many,
 ``(t_ray(W=1) − t_fit_many) / images``.
 
-    .venv/bin/python benchmarks/studies/cluster_throughput.py --data ../shared/data/kodak --images 8 --size 64
+    .venv/bin/python benchmarks/studies/cluster_throughput.py --data ../shared/data/kodak --images 8 --steps 60
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--images", type=int, default=8)
-    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--group", type=int, default=2)
     args = parser.parse_args()

@@ -30,17 +30,17 @@ QUALITY_TARGET_DB = 30.0
 
 
 def _find_images(data_dir: Path, images: list[str] | None) -> list[Path]:
-    available = sorted(data_dir.glob("kodim*.png"))
+    available = sorted(data_dir.glob("kodim*.png")) or sorted(data_dir.glob("*.png"))  # Kodak, else e.g. DIV2K
     if not available:
-        raise SinetuneError(f"no kodim*.png images in {data_dir}")
+        raise SinetuneError(f"no .png images in {data_dir}")
     if images is None:
         return available
     if not images:
         raise SinetuneError("no images given")
     chosen = []
     for item in images:
-        name = f"kodim{int(item):02d}" if item.isdigit() else Path(item).stem
-        matches = [p for p in available if p.stem == name]
+        names = {Path(item).stem} | ({f"kodim{int(item):02d}", f"{int(item):02d}"} if item.isdigit() else set())
+        matches = [p for p in available if p.stem in names]
         if not matches:
             raise SinetuneError(f"image {item!r} not found in {data_dir}")
         chosen.append(matches[0])

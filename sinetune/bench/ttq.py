@@ -34,6 +34,7 @@ LEVERS: dict[str, dict[str, Any]] = {
     "solved head": {"solve_head": True},
     "mini-batch 16384": {"batch_size": 16384},
     "lr ×2 + solved head": {"lr": 2.0, "solve_head": True},
+    "mini-batch 16384 + lr ×2": {"batch_size": 16384, "lr": 2.0},
 }
 COLUMNS = (("seconds_to_target", "s to target", 1), ("ratio", "× default", 2), ("steps_run", "steps", 0),
            ("heldout_psnr", "held-out PSNR", 2), ("seconds_per_step_median", "s/step", 3))
@@ -56,7 +57,7 @@ def run_ttq(
     """Run ``ttq`` and write ``results.json`` / ``results.md`` to ``out`` (default ``bench-runs/ttq[-N]``).
 
     Args:
-        data_dir: folder with ``kodimNN.png`` (Kodak).
+        data_dir: folder with ``kodimNN.png`` (Kodak), else any ``.png`` (DIV2K crops ``NN.png``).
         images: subset (default ``02, 03, 04``); methods: e.g. ``tuner, siren, finer``.
         levers: names from :data:`LEVERS` (default: all); ``default`` is always run first.
         steps: the most steps a fit may take; stop_psnr: the held-out target in dB.
