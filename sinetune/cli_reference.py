@@ -32,8 +32,10 @@ def commands(parser: argparse.ArgumentParser, prog: str = "sinetune") -> Iterato
         if id(child) in seen:  # an alias
             continue
         seen.add(id(child))
-        for full, leaf, text in commands(child, f"{prog} {name}"):
-            yield full, leaf, text or helps.get(name, "")
+        if any(isinstance(a, argparse._SubParsersAction) for a in child._actions):
+            yield from commands(child, f"{prog} {name}")
+        else:
+            yield f"{prog} {name}", child, helps.get(name, "")
 
 
 def _shown(action: argparse.Action) -> bool:
