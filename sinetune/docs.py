@@ -306,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
             changed.append(path)
     for path in changed:
         print(f"{path}: generated regions {'out of date' if check else 'regenerated'}")
+    others = [path for path in documentation_files() if named and path.resolve() not in {p.resolve() for p in named}]
+    stale = [str(path) for path in others if update_file(path, check=True)]
+    if stale:
+        print(f"note: {', '.join(stale)} also out of date: `python -m sinetune.docs` (no file) regenerates "
+              f"every page", file=sys.stderr)
     return 1 if check and changed else 0
 
 

@@ -106,7 +106,7 @@ def test_every_generated_region_is_current_and_present(monkeypatch):
         assert docs.option_table(cls) in options
 
 
-def test_update_file_rewrites_only_the_regions(tmp_path, capsys):
+def test_update_file_rewrites_only_the_regions(tmp_path, capsys, monkeypatch):
     path = tmp_path / "page.md"
     begin, end = docs.markers("methods")
     path.write_text(f"# title\n\n{docs.BEGIN}\nSTALE-TABLE\n{docs.END}\n\nmid\n{begin}\nold\n{end}\ntail\n"
@@ -123,6 +123,13 @@ def test_update_file_rewrites_only_the_regions(tmp_path, capsys):
     plain.write_text("no markers")
     assert docs.main([str(plain)]) == 0 and plain.read_text() == "no markers"
     assert "no generated region" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # a named file is regenerated alone; the other stale pages are named
+    (tmp_path / "docs").mkdir()
+    for name in ("README.md", "docs/other.md"):
+        (tmp_path / name).write_text(f"{begin}\nold\n{end}\n")
+    assert docs.main(["README.md"]) == 0 and "old" not in (tmp_path / "README.md").read_text()
+    assert "docs/other.md also out of date" in capsys.readouterr().err
+    assert docs.main([]) == 0 and "old" not in (tmp_path / "docs" / "other.md").read_text()
     path.write_text(f"{docs.BEGIN}\nno end")
     with pytest.raises(Exception, match="region"):
         docs.update_file(path)
