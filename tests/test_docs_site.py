@@ -4,6 +4,7 @@ docstrings. The build needs the optional extra ``.[docs]`` (``make docs`` instal
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -57,6 +58,14 @@ def test_broken_link_filter():
     assert _broken_links(log) == [log.splitlines()[1]]
 
 
+def test_the_hook_unescapes_pipes_in_table_code_only():
+    spec = importlib.util.spec_from_file_location("hook", ROOT / "docs" / "hooks" / "table_code_pipes.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    text = "| `a\\|b` | c \\| d |\n`x\\|y` outside a table"
+    assert hook.on_page_markdown(text) == "| `a|b` | c \\| d |\n`x\\|y` outside a table"
+
+
 def test_the_docs_site_builds(tmp_path):
     pytest.importorskip("mkdocs", reason="the docs extra is not installed (pip install -e '.[docs]')")
     pytest.importorskip("mkdocstrings", reason="the docs extra is not installed (pip install -e '.[docs]')")
@@ -68,7 +77,8 @@ def test_the_docs_site_builds(tmp_path):
     home = (site / "index.html").read_text()
     assert "Quick start (Python)" in home and "TUNER" in home and "--8&lt;--" not in home  # README.md's top, included
     assert "What sinetune promises" in (site / "promises" / "index.html").read_text()
-    assert "sinetune data fetch" in (site / "cli" / "index.html").read_text()  # the generated reference
+    cli = (site / "cli" / "index.html").read_text()
+    assert "sinetune data fetch" in cli and "<code>--device auto|cpu|cuda</code>" in cli  # generated, pipes shown
     api = (site / "api" / "runs" / "index.html").read_text()
     assert "render_run" in api and "Fit a sinusoidal field to an image or a sound" in api  # from the docstrings
     assert "sinetune.progress.Progress" in (site / "api" / "progress" / "index.html").read_text()
