@@ -11,8 +11,9 @@ How a block is run (the mechanism docs/guide.md's "Fitting from Python" note des
 * a ```bash block is run line by line: a ``sinetune …`` line through :func:`sinetune.cli.main`
   (in this process), anything else is an error unless the block is skipped;
 * **tiny sizes**: the only rewrite is the number of optimizer steps — ``steps=N`` and ``--steps N``
-  become :data:`STEPS`, and a ``sinetune fit``/``fit-many`` line without ``--steps`` gets
-  ``--steps STEPS`` — so an example runs for seconds, with every other value as printed;
+  become :data:`STEPS`, and a line of any command that takes ``--steps`` (``fit``, ``fit-many``, a
+  command added later) without it gets ``--steps STEPS`` — so an example runs for seconds, with every
+  other value as printed;
 * a block preceded by the line ``<!-- docs-test: skip (why) -->`` is not run (the synopsis, ``make``,
   a minutes-long study); the test checks each skip gives a reason.
 """
@@ -28,7 +29,8 @@ import pytest
 import soundfile
 from conftest import smooth_rgb, write_png
 
-from sinetune.cli import main
+from sinetune.cli import build_parser, main
+from sinetune.cli_reference import commands
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -63,9 +65,18 @@ def shrink_python(code: str) -> str:
     return re.sub(r"\bsteps=\d+", f"steps={STEPS}", code)
 
 
+def _takes_steps() -> set[tuple[str, ...]]:
+    """The commands (``("fit",)``, ``("data", "fetch")``, …) that accept ``--steps``."""
+    return {tuple(prog.split()[1:]) for prog, parser, _ in commands(build_parser())
+            if any("--steps" in action.option_strings for action in parser._actions)}
+
+
+TAKES_STEPS = _takes_steps()
+
+
 def shrink_command(argv: list[str]) -> list[str]:
     argv = [str(STEPS) if index and argv[index - 1] == "--steps" else arg for index, arg in enumerate(argv)]
-    if argv[1] in ("fit", "fit-many") and "--steps" not in argv:
+    if "--steps" not in argv and any(tuple(argv[1:1 + len(command)]) == command for command in TAKES_STEPS):
         argv += ["--steps", str(STEPS)]
     return argv
 
@@ -82,6 +93,8 @@ def test_the_pages_have_runnable_blocks_and_every_skip_says_why():
     assert shrink_command(["sinetune", "fit", "x.png", "--steps", "300"]) == ["sinetune", "fit", "x.png", "--steps",
                                                                               str(STEPS)]
     assert shrink_command(["sinetune", "render", "run"]) == ["sinetune", "render", "run"]
+    assert shrink_command(["sinetune", "fit-many", "d/"]) == ["sinetune", "fit-many", "d/", "--steps", str(STEPS)]
+    assert {("fit",), ("fit-many",)} <= TAKES_STEPS and ("render",) not in TAKES_STEPS
 
 
 def _write_inputs(root: Path) -> None:
