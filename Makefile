@@ -32,7 +32,8 @@ test-browser: venv
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,browser]"
 	$(BIN)/python -m pytest tests/test_report.py
 
-# The docs site (mkdocs-material; the guide is README.md, API pages from the docstrings) into site/.
+# The docs site (mkdocs-material; README.md's top part and the docs/*.md pages, API pages from the docstrings)
+# into site/.
 docs: venv
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,docs]"
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build
@@ -43,9 +44,10 @@ docs-serve: docs
 bench: venv
 	$(BIN)/sinetune bench kodak-256 --data $(DATA)/kodak --images 03,19,23
 
-# README.md's option tables, regenerated from the option dataclasses' docstrings (tests check they are current)
+# The generated regions of README.md and docs/*.md (option tables from the option dataclasses' docstrings,
+# the CLI reference from the parser, the method table from the registry); tests check they are current
 docs-tables: venv
-	$(BIN)/python -m sinetune.docs README.md
+	$(BIN)/python -m sinetune.docs
 
 clean:
 	rm -rf $(VENV) runs site

@@ -11,7 +11,7 @@ normal run directories (:func:`sinetune.runs.finish_fit`).
 
 A finished signal is still computed until every signal has finished, so early stopping saves no
 time here. On a CPU batching saves per-fit overheads, not arithmetic (measured throughput:
-``benchmarks/studies/fit_many.py``, README "fit-many").
+``benchmarks/studies/fit_many.py``, docs/guide.md "Many signals").
 """
 
 from __future__ import annotations

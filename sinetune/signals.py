@@ -37,7 +37,7 @@ MIN_SIZE, MAX_SIZE = 8, 8192
 DEFAULT_MAX_SIZE = 256
 #: Points per forward pass wherever a field is only evaluated (:attr:`sinetune.training.TrainOptions.eval_chunk`'s
 #: default): with width 256 one ``(32768, 256)`` float32 activation is 32 MiB; the analytic
-#: gradient keeps a few of them per chunk for its autograd pass (README, "Large signals").
+#: gradient keeps a few of them per chunk for its autograd pass (docs/guide.md, "Large signals").
 EVAL_CHUNK = 32768
 #: File suffixes read as audio by :func:`load_signal` (anything else is read as an image).
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")

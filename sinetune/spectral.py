@@ -55,7 +55,7 @@ def resolution_defaults(
 ) -> BandDefaults:
     """Derive TUNER's band-limit ``b`` and low range ``l`` from the sampling grid.
 
-    Rule (documented in the README, tested in ``tests/test_spectral.py``):
+    Rule (documented in docs/methods.md, tested in ``tests/test_spectral.py``):
 
     * ``b = max(1, floor(band_fraction · k_nyq))`` with ``k_nyq = p (N - 1) / 4`` and ``N`` the
       smallest grid side. The authors' 512² settings sit at ≈ 0.3 of Nyquist (b = 85 at p = 2.1,

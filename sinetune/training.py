@@ -44,7 +44,7 @@ class TrainOptions:
         steps: number of optimizer steps (not epochs).
         lr: Adam learning rate on the *stored* parameters; ``None`` uses the method's documented
             default. For sine layers the stored weight is ``W = Ŵ/ω`` so the effective weights move
-            about ``ω·lr`` per step (README, "Learning rate").
+            about ``ω·lr`` per step (docs/methods.md, "Learning rate").
         batch_size: samples per step; ``None`` = full batch (all training samples every step).
         log_every: evaluate and log every this many steps (and at the last step).
         stop_psnr: stop early once the PSNR at a log step reaches this many dB — the held-out

@@ -1,4 +1,5 @@
-"""Generated documentation (docs.py): every option documented, README tables and CLI synopsis current."""
+"""Generated documentation (docs.py, cli_reference.py): every option documented, the generated regions of
+README.md and docs/*.md current, the CLI reference complete, every promise backed by a test."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from typing import Literal
 
 import pytest
 
-from sinetune import docs
+from sinetune import cli_reference, docs
 from sinetune.bench import BENCHMARKS, benchmark_options
 from sinetune.cli import BENCH_FLAGS, FIT_FLAGS, RUN_FLAGS, build_parser
 from sinetune.config import RunConfig, SignalConfig
 from sinetune.methods import METHODS
 from sinetune.training import TrainOptions
 
-README_PATH = Path(__file__).resolve().parents[1] / "README.md"
-README = README_PATH.read_text()
+ROOT = Path(__file__).resolve().parents[1]
+CLI_PAGE = (ROOT / "docs" / "cli.md").read_text()
 
 
 @dataclass(frozen=True)
@@ -93,26 +94,50 @@ def test_every_option_has_a_docstring_entry(cls):
     assert not stale, f"{cls.__name__}: docstring entries for no field: {sorted(stale)}"
 
 
-def test_readme_option_tables_are_current():
-    assert docs.replace_region(README, docs.options_reference()) == README, \
-        "README.md's option tables are stale: run `make docs-tables`"
+def test_every_generated_region_is_current_and_present(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    files = docs.documentation_files()
+    assert ROOT / "README.md" in [path.resolve() for path in files]
+    assert docs.main(["--check"]) == 0, "generated docs are stale: run `make docs-tables`"
+    held = [name for path in files for name in docs.region_names(path.read_text())]
+    assert sorted(held) == sorted(docs.REGIONS), "each generated region appears once in README.md or docs/"
+    options = next(path.read_text() for path in files if "options" in docs.region_names(path.read_text()))
     for _, cls in docs.documented_classes():
-        assert docs.option_table(cls) in README
+        assert docs.option_table(cls) in options
 
 
-def test_update_readme_rewrites_only_the_region(tmp_path):
-    path = tmp_path / "README.md"
-    path.write_text(f"# title\n\n{docs.BEGIN}\nSTALE-TABLE\n{docs.END}\n\ntail\n")
-    assert docs.update_readme(path, check=True) and "STALE-TABLE" in path.read_text()
+def test_update_file_rewrites_only_the_regions(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "page.md"
+    begin, end = docs.markers("methods")
+    path.write_text(f"# title\n\n{docs.BEGIN}\nSTALE-TABLE\n{docs.END}\n\nmid\n{begin}\nold\n{end}\ntail\n"
+                    "<!-- unknown:begin -->\nkept\n<!-- unknown:end -->\n")
+    assert docs.update_file(path, check=True) and "STALE-TABLE" in path.read_text()
     assert docs.main(["--check", str(path)]) == 1
-    assert docs.update_readme(path)
+    assert docs.update_file(path)
     text = path.read_text()
-    assert text.startswith("# title\n\n") and text.endswith(f"{docs.END}\n\ntail\n") and "STALE-TABLE" not in text
-    assert docs.option_table(TrainOptions) in text
-    assert not docs.update_readme(path) and docs.main(["--check", str(path)]) == 0
-    path.write_text("no markers")
+    assert text.startswith("# title\n\n") and f"{docs.END}\n\nmid\n{begin}\n" in text and "STALE-TABLE" not in text
+    assert text.endswith(f"{end}\ntail\n<!-- unknown:begin -->\nkept\n<!-- unknown:end -->\n")
+    assert docs.option_table(TrainOptions) in text and "| `tuner` |" in docs.region(text, "methods")
+    assert not docs.update_file(path) and docs.main(["--check", str(path)]) == 0
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers")
+    assert docs.main([str(plain)]) == 0 and plain.read_text() == "no markers"
+    assert "no generated region" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # a named file is regenerated alone; the other stale pages are named
+    (tmp_path / "docs").mkdir()
+    for name in ("README.md", "docs/other.md"):
+        (tmp_path / name).write_text(f"{begin}\nold\n{end}\n")
+    assert docs.main(["README.md"]) == 0 and "old" not in (tmp_path / "README.md").read_text()
+    assert "docs/other.md also out of date" in capsys.readouterr().err
+    assert docs.main([]) == 0 and "old" not in (tmp_path / "docs" / "other.md").read_text()
+    path.write_text(f"{docs.BEGIN}\nno end")
     with pytest.raises(Exception, match="region"):
-        docs.update_readme(path)
+        docs.update_file(path)
+
+
+def test_the_method_table_is_the_registry():
+    table = docs.region((ROOT / "README.md").read_text(), "methods")
+    assert [line.split("`")[1] for line in table.splitlines()[2:]] == list(METHODS)
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -129,8 +154,8 @@ def _flags(parser: argparse.ArgumentParser) -> set[str]:
 
 
 def _synopsis() -> dict[str, list[str]]:
-    """The README's command-line synopsis: ``{command: [its lines joined per invocation]}``."""
-    block = README.split("## Command line", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    """docs/cli.md's synopsis: ``{command: [its lines joined per invocation]}``."""
+    block = docs.region(CLI_PAGE, "cli").split("```bash\n", 1)[1].split("```", 1)[0]
     invocations: dict[str, list[str]] = {}
     for line in block.splitlines():
         line = line.split("  #", 1)[0]
@@ -142,28 +167,62 @@ def _synopsis() -> dict[str, list[str]]:
     return invocations
 
 
-def test_readme_synopsis_lists_exactly_the_flags_of_every_command():
+def test_the_synopsis_lists_exactly_the_flags_of_every_command():
     synopsis = _synopsis()
     commands = _subparsers(build_parser())
     assert set(synopsis) == set(commands)
+    flags_region = docs.region(CLI_PAGE, "cli-flags")
     for name, parser in commands.items():
         documented = {flag for line in synopsis[name] for flag in re.findall(r"--[a-z][a-z0-9-]*", line)}
-        assert documented == _flags(parser), f"sinetune {name}: README synopsis differs from --help"
+        assert documented == _flags(parser), f"sinetune {name}: the synopsis differs from --help"
+        assert f"### `sinetune {name}" in flags_region
         for flag in _flags(parser):
-            assert f"`{flag}" in README or f"[{flag}" in README
+            assert f"| `{flag}" in flags_region, flag
 
 
-def test_readme_synopsis_method_lists_are_the_registry():
-    synopsis = _synopsis()
-    for command, methods in (("fit", tuple(METHODS)), ("fit-many", tuple(METHODS))):
-        (listed,) = re.findall(r"--method ([\w|]+)", synopsis[command][0])
-        assert listed.split("|") == list(methods), command
+def test_the_method_flag_lists_the_registry():
+    for command in ("fit", "fit-many"):
         actions = _subparsers(build_parser())[command]._actions
         method_help = next(action.help for action in actions if "--method" in action.option_strings)
-        assert f"one of {', '.join(methods)} " in method_help
+        assert f"one of {', '.join(METHODS)} " in method_help
 
 
-def test_readme_bench_lines_use_only_their_benchmarks_flags():
+def _toy_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tool")
+    commands = parser.add_subparsers(dest="command")
+    go = commands.add_parser("go", help="go somewhere")
+    go.add_argument("where", nargs="?", metavar="PLACE", help="where to (default %(default)s)", default="home")
+    go.add_argument("--speed", type=int, metavar="N", help="100%% fast")
+    go.add_argument("--mode", choices=("walk", "run"), help="how | why")
+    go.add_argument("--domain", nargs=2, metavar=("LOW", "HIGH"))
+    go.add_argument("--tag", action="append", metavar="K=V", help="a *tag*")
+    go.add_argument("--quiet", action="store_true")
+    go.add_argument("--must", required=True)
+    data = commands.add_parser("data", help="data sets")
+    actions = data.add_subparsers(dest="action")
+    fetch = actions.add_parser("fetch", help="download")
+    fetch.add_argument("names", nargs="+", metavar="NAME")
+    actions.add_parser("list")
+    return parser
+
+
+def test_the_reference_is_generated_for_any_command_tree():
+    assert cli_reference.synopsis(_toy_parser(), width=60).splitlines() == [
+        "tool go [PLACE] [--speed N] [--mode walk|run]",
+        "        [--domain LOW HIGH] [--tag K=V ...] [--quiet]",
+        "        --must MUST",
+        "tool data fetch NAME ...",
+        "tool data list",
+    ]
+    tables = cli_reference.flag_tables(_toy_parser())
+    assert "### `tool go`\n\nGo somewhere.\n\n| argument | meaning |" in tables
+    assert "| `PLACE` | where to (default home) |" in tables
+    assert "| `--speed N` | 100% fast |" in tables and "| `--mode walk\\|run` | how \\| why |" in tables
+    assert "| `--tag K=V ...` | a \\*tag\\* |" in tables and "| `--must MUST` |  |" in tables
+    assert "### `tool data fetch`\n\nDownload." in tables and "### `tool data list`\n\nNo arguments." in tables
+
+
+def test_bench_lines_use_only_their_benchmarks_flags():
     lines = {line.split()[2]: line for line in _synopsis()["bench"]}
     assert set(lines) == set(BENCHMARKS)
     for name, line in lines.items():
@@ -186,7 +245,7 @@ def test_dedicated_flags_take_their_help_and_type_from_the_dataclasses():
 
 
 def test_every_promise_names_a_test_that_exists():
-    section = README.split("## What sinetune promises")[1].split("\n## ")[0]
+    section = (ROOT / "docs" / "promises.md").read_text()
     tests = Path(__file__).resolve().parent
     current = None
     named = 0

@@ -1,4 +1,4 @@
-"""Throughput of ``fit-many`` (one batched model) against sequential fits (README, "fit-many").
+"""Throughput of ``fit-many`` (one batched model) against sequential fits (docs/guide.md, "Many signals").
 
 The Kodak images at ``--size`` (default 128²), TUNER at its defaults (width 256, one hidden layer),
 5% held out, seed 0, full batch, ``--steps`` steps, the held-out PSNR logged at the last step
