@@ -117,7 +117,7 @@ def test_benchmark_errors(kodak, tmp_path, kwargs, message):
 
 def test_benchmark_empty_data_dir(tmp_path):
     (tmp_path / "none").mkdir()
-    with pytest.raises(SinetuneError, match="no kodim"):
+    with pytest.raises(SinetuneError, match="no .png images"):
         run_benchmark("kodak-256", data_dir=tmp_path / "none", steps=1)
 
 
