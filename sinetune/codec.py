@@ -1,0 +1,454 @@
+"""An image codec from sinusoidal fields: fit, quantise, fine-tune, entropy-code — and back.
+
+:func:`compress` fits networks of a few widths to the image (:func:`sinetune.training.train`, all
+pixels, no hold-out), quantises each to a few bit depths (:mod:`sinetune.quantize`), encodes them
+(:mod:`sinetune.bitstream`) and keeps the best that meets the target: the highest PSNR within
+``bpp`` bits per pixel, or the fewest bytes reaching ``psnr`` dB. The chosen one gets a short
+quantisation-aware fine-tune (kept only if it does not lose quality or break the budget) and is
+written as a ``.stn`` file. :func:`decompress` rebuilds the field from the file and renders it, at
+the image's size or any other.
+
+Every size and PSNR :func:`compress` reports is measured on what :func:`decompress` returns: the
+encoded bytes are decoded (on the CPU), rendered and rounded to 8 bits, exactly as a later
+:func:`decompress` does.
+
+**Determinism.** Decoding is deterministic on a given platform: the entropy decoder is exact
+(integer arithmetic), dequantisation is float32 arithmetic, and the render is a fixed sequence of
+float32 PyTorch operations on the CPU. Across platforms (another CPU, BLAS, PyTorch version, thread
+count), the matrix products and ``sin`` may round differently in the last bits; an output pixel
+near a rounding boundary can then differ by one 8-bit level, so the PSNR can differ in the last
+printed digits. The ``.stn`` bytes themselves are read identically everywhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .bitstream import CODERS, Coder, Encoded, decode_field, encode_field, read_stn, write_stn
+from .config import RunConfig, SignalConfig
+from .errors import SinetuneError
+from .methods import get_method
+from .metrics import psnr as psnr_of
+from .metrics import ssim as ssim_of
+from .models import SinusoidalField
+from .progress import Progress, as_progress
+from .quantize import (
+    Granularity,
+    QuantizeOptions,
+    check_bits,
+    plain_field,
+    quantization_aware_finetune,
+    quantize_field,
+)
+from .render import render_field
+from .rundir import check_output_file
+from .signals import Signal, image_from_array, load_image
+from .training import TrainOptions, train
+
+#: Methods the codec fits (a field with a spectral or sine first layer, sine hidden layers, linear head).
+CODEC_METHODS = ("tuner", "siren")
+#: Widths tried for a PSNR target, smallest first (a bisection picks among them).
+PSNR_LADDER = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+#: The narrowest network a bpp target may choose.
+MIN_WIDTH = 4
+#: Image formats :func:`decompress` writes.
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".webp")
+
+
+@dataclass(frozen=True)
+class CodecOptions:
+    """How :func:`compress` searches.
+
+    Attributes:
+        widths: network widths to try (``input_width = hidden_width``); ``None``: for a bpp target,
+            the widest that the budget allows at each bit depth (estimated, then corrected by the
+            measured size); for a PSNR target, a bisection over :data:`PSNR_LADDER`.
+        bits: bit depths to try for every width.
+        granularity: ``"column"`` (one grid per input feature of a weight) or ``"tensor"``
+            (:mod:`sinetune.quantize`).
+        hidden_layers: hidden sine layers; ``None`` = the method's default (TUNER 1, SIREN 3).
+        steps: optimizer steps of each fit (full batch, the method's default learning rate,
+            ``keep_best``).
+        qat_steps: steps of the quantisation-aware fine-tune of the chosen network (0: none).
+        coder: ``"ans"`` (constriction) or ``"zlib"`` (the baseline).
+        seed: seeds every fit.
+    """
+
+    widths: tuple[int, ...] | None = None
+    bits: tuple[int, ...] = (6, 8)
+    granularity: Granularity = "column"
+    hidden_layers: int | None = None
+    steps: int = 300
+    qat_steps: int = 100
+    coder: Coder = "ans"
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.widths is not None and (not self.widths or any(w < 1 for w in self.widths)):
+            raise SinetuneError(f"widths must be positive integers, got {self.widths}")
+        if not self.bits:
+            raise SinetuneError("bits needs at least one bit depth")
+        for bits in self.bits:
+            check_bits(bits)
+        QuantizeOptions(self.bits[0], self.granularity, self.qat_steps).validate()
+        if self.hidden_layers is not None and self.hidden_layers < 1:
+            raise SinetuneError(f"hidden_layers must be positive, got {self.hidden_layers}")
+        if self.steps < 1:
+            raise SinetuneError(f"steps must be positive, got {self.steps}")
+        if self.coder not in CODERS:
+            raise SinetuneError(f"coder must be one of {', '.join(CODERS)}, got {self.coder!r}")
+
+
+@dataclass
+class Candidate:
+    """One encoded network: its shape, size and quality (as :func:`decompress` will give it).
+
+    Attributes:
+        width, bits: the network width and bit depth; ``finetuned``: after the quantisation-aware fine-tune.
+        parameters: number of weights stored.
+        bytes, bpp: file size and bits per pixel (``8 · bytes / (H · W)``).
+        psnr, ssim: of the decoded 8-bit image against the input (dB; :func:`sinetune.metrics.ssim`).
+        encode_seconds: the fit, quantisation, fine-tune and encoding of this network.
+        decode_seconds: reading the bytes, rebuilding the field and rendering it (CPU).
+        encoded: the file's bytes and their parts.
+    """
+
+    width: int
+    bits: int
+    finetuned: bool
+    parameters: int
+    bytes: int
+    bpp: float
+    psnr: float
+    ssim: float
+    encode_seconds: float
+    decode_seconds: float
+    encoded: Encoded = field(repr=False)
+
+    def row(self) -> dict[str, Any]:
+        """The plain numbers (for a benchmark's rows or a summary)."""
+        return {key: getattr(self, key) for key in ("width", "bits", "finetuned", "parameters", "bytes", "bpp",
+                                                    "psnr", "ssim", "encode_seconds", "decode_seconds")}
+
+
+@dataclass
+class CompressResult:
+    """What :func:`compress` returns.
+
+    Attributes:
+        chosen: the network written (see :class:`Candidate`: ``bpp``, ``psnr``, ``ssim``, …).
+        candidates: every network tried, in order.
+        path: the ``.stn`` file, or ``None`` when nothing was written.
+        decoded: the decoded image, ``(H, W, C)`` uint8 (what :func:`decompress` returns).
+        method: ``tuner`` or ``siren``; seconds: the whole search.
+    """
+
+    chosen: Candidate
+    candidates: list[Candidate]
+    path: Path | None
+    decoded: np.ndarray
+    method: str
+    seconds: float
+
+    @property
+    def bpp(self) -> float:
+        return self.chosen.bpp
+
+    @property
+    def psnr(self) -> float:
+        return self.chosen.psnr
+
+
+def decode_image(data: bytes, size: int | None = None, where: str = "the data") -> np.ndarray:
+    """``.stn`` bytes → ``(H, W, C)`` uint8 image, rendered on the CPU at the stored grid or with the
+    longer side ``size`` (aspect kept; 2 to 16384)."""
+    fitted, header = decode_field(data, where)
+    return render_decoded(fitted, tuple(header["grid"]), size)
+
+
+def render_decoded(fitted: SinusoidalField, grid: tuple[int, ...], size: int | None = None) -> np.ndarray:
+    """Render a decoded field to 8 bits: ``(H, W, C)`` uint8 (rounded, clipped to [0, 1] first)."""
+    height, width = grid
+    if size is not None:
+        if not 2 <= size <= 16384:
+            raise SinetuneError(f"size must be between 2 and 16384, got {size}")
+        scale = size / max(height, width)
+        height, width = max(2, round(height * scale)), max(2, round(width * scale))
+    with torch.no_grad():
+        values = render_field(fitted, (height, width))
+    image = image_from_array(values)
+    return image[..., None] if image.ndim == 2 else image
+
+
+class _Search:
+    """One image and method: fits cached by width, candidates measured as the decoder sees them."""
+
+    def __init__(self, signal: Signal, method: str, options: CodecOptions, device: str, report: Progress):
+        self.signal, self.method, self.options, self.device, self.report = signal, method, options, device, report
+        self.fits: dict[int, tuple[SinusoidalField, float, float]] = {}
+        self.candidates: list[Candidate] = []
+        self.coords, self.values = signal.coords(), signal.flat_values()
+
+    def config(self, width: int) -> RunConfig:
+        entry = get_method(self.method)
+        shape = {"input_width": width, "hidden_width": width}
+        if self.options.hidden_layers is not None:
+            shape["hidden_layers"] = self.options.hidden_layers
+        train_options = TrainOptions(steps=self.options.steps, keep_best=True, checkpoint_seconds=None)
+        return RunConfig(signal=SignalConfig(path=self.signal.source or self.signal.name), method=self.method,
+                         options=replace(entry.options_type(), **shape), train=train_options,
+                         seed=self.options.seed, holdout=0.0, device=self.device)
+
+    def parameters(self, width: int) -> int:
+        """Weights of a network of ``width`` (built, not trained)."""
+        from .methods import build_field
+
+        config = self.config(width)
+        built = build_field(self.method, self.signal.grid_shape, self.signal.channels, config.options,
+                            values=self.signal.values)
+        return sum(p.numel() for p in built.field.parameters())
+
+    def fitted(self, width: int) -> tuple[SinusoidalField, float, float]:
+        """``(plain field, learning rate, fit seconds)`` of a network of ``width``, fitted once."""
+        if width not in self.fits:
+            from .runs import prepare_fit
+
+            started = time.perf_counter()
+            prepared = prepare_fit(self.config(width), self.signal)
+            self.report.note(f"compress: fitting {self.method} width {width} ({self.options.steps} steps)")
+            coords, values, _ = prepared.training_data()
+            train(prepared.built.field, coords, values, prepared.config.train, prepared.config.train.lr,
+                  prepared.built.constraints, prepared.built.penalties, generator=prepared.generator,
+                  progress=self.report)
+            self.fits[width] = (plain_field(prepared.built.field), prepared.config.train.lr,
+                                time.perf_counter() - started)
+        return self.fits[width]
+
+    def candidate(self, width: int, bits: int, finetune: bool = False) -> Candidate:
+        plain, lr, fit_seconds = self.fitted(width)
+        started = time.perf_counter()
+        network = copy.deepcopy(plain)  # the cached fit stays as trained
+        if finetune:
+            quantization_aware_finetune(network.to(self.device), self.coords, self.values,
+                                        QuantizeOptions(bits, self.options.granularity, self.options.qat_steps), lr)
+            network = network.cpu()
+        tensors = quantize_field(network, bits, self.options.granularity)
+        encoded = encode_field(network, tensors, self.signal.grid_shape, self.method, self.options.coder)
+        encode_seconds = fit_seconds + time.perf_counter() - started
+        started = time.perf_counter()
+        decoded = decode_image(encoded.data)
+        decode_seconds = time.perf_counter() - started
+        quality = decoded.astype(np.float32) / 255
+        pixels = math.prod(self.signal.grid_shape)
+        found = Candidate(width, bits, finetune, sum(t.levels.size for t in tensors.values()), len(encoded.data),
+                          8 * len(encoded.data) / pixels, psnr_of(quality, self.signal.values),
+                          ssim_of(quality, self.signal.values), encode_seconds, decode_seconds, encoded)
+        self.candidates.append(found)
+        self.report.note(f"compress: width {width}, {bits} bits{' (fine-tuned)' * finetune}: "
+                         f"{found.bpp:.4f} bpp, {found.psnr:.2f} dB")
+        return found
+
+    def finetuned(self, best: Candidate, keep: Any) -> Candidate:
+        """The fine-tuned ``best`` if ``keep(candidate)`` holds for it and it is no worse, else ``best``."""
+        if self.options.qat_steps == 0:
+            return best
+        tuned = self.candidate(best.width, best.bits, finetune=True)
+        return tuned if keep(tuned) and tuned.psnr >= best.psnr else best
+
+
+def _widths_for_budget(search: _Search, budget_bytes: float, bits: int, rate: float) -> int:
+    """The widest network whose estimated size (``rate`` bits per weight, plus a fixed overhead)
+    fits ``budget_bytes``; the weight count is quadratic in the width, so three builds give it."""
+    samples = [(w, search.parameters(w)) for w in (4, 8, 12)]
+    a, b, c = np.polyfit([w for w, _ in samples], [p for _, p in samples], 2)
+    overhead = 200.0  # header, frequencies, grids: measured per candidate after the first
+    usable = (budget_bytes - overhead) * 8 / rate
+    if usable <= c:
+        return MIN_WIDTH
+    width = (-b + math.sqrt(max(b * b - 4 * a * (c - usable), 0.0))) / (2 * a)
+    return max(MIN_WIDTH, int(width))
+
+
+def _search_bpp(search: _Search, target: float) -> Candidate:
+    pixels = math.prod(search.signal.grid_shape)
+    budget = target * pixels / 8
+    fitting: list[Candidate] = []
+    for bits in search.options.bits:
+        widths = sorted(search.options.widths or (), reverse=True)
+        if widths:
+            for width in widths:  # widest first: the first that fits is the best of this depth
+                found = search.candidate(width, bits)
+                if found.bytes <= budget:
+                    fitting.append(found)
+                    break
+            continue
+        rate = bits - 1.0  # bits per weight after entropy coding, before anything was measured
+        tried: set[int] = set()
+        width = _widths_for_budget(search, budget, bits, rate)
+        for _ in range(4):
+            if width in tried:
+                break
+            tried.add(width)
+            found = search.candidate(width, bits)
+            if found.bytes <= budget:
+                fitting.append(found)
+                break
+            # correct the estimate by the measured size and try the width that fits it
+            rate = max(8 * found.bytes / found.parameters, 0.5) * 1.02
+            smaller = _widths_for_budget(search, budget, bits, rate)
+            width = min(smaller, width - 1)
+            if width < MIN_WIDTH:
+                break
+    if not fitting:
+        smallest = min(search.candidates, key=lambda c: c.bytes)
+        raise SinetuneError(f"no {search.method} network fits {target:g} bpp: the smallest tried (width "
+                            f"{smallest.width}, {smallest.bits} bits) takes {smallest.bpp:.3f} bpp; ask for more bpp")
+    best = max(fitting, key=lambda c: c.psnr)
+    return search.finetuned(best, lambda c: c.bytes <= budget)
+
+
+def _search_psnr(search: _Search, target: float) -> Candidate:
+    ladder = sorted(search.options.widths or PSNR_LADDER)
+    low, high, reaching = 0, len(ladder) - 1, []
+    while low <= high:
+        middle = (low + high) // 2
+        found = [search.candidate(ladder[middle], bits) for bits in sorted(search.options.bits)]
+        good = [c for c in found if c.psnr >= target]
+        if good:
+            reaching.append(min(good, key=lambda c: c.bytes))
+            high = middle - 1
+        else:
+            low = middle + 1
+    if not reaching:
+        best = max(search.candidates, key=lambda c: c.psnr)
+        warnings.warn(f"no {search.method} network tried reaches {target:g} dB; keeping the best, "
+                      f"{best.psnr:.2f} dB at {best.bpp:.3f} bpp (width {best.width}, {best.bits} bits)", stacklevel=3)
+        return search.finetuned(best, lambda c: True)
+    best = min(reaching, key=lambda c: c.bytes)
+    return search.finetuned(best, lambda c: c.psnr >= target)
+
+
+def compress(
+    image: str | Path | Signal,
+    out: str | Path | None = None,
+    *,
+    bpp: float | None = None,
+    psnr: float | None = None,
+    method: str = "tuner",
+    options: CodecOptions | None = None,
+    size: int | None = None,
+    device: str = "cpu",
+    overwrite: bool = False,
+    progress: bool | Progress = False,
+) -> CompressResult:
+    """Compress an image to a ``.stn`` file at a target rate or quality.
+
+    Args:
+        image: an image path, a built-in name (``astronaut``) or a loaded 2-D :class:`~sinetune.signals.Signal`.
+        out: the ``.stn`` file to write (``None``: nothing written); never replaced unless ``overwrite``.
+        bpp: the most bits per pixel (file bytes · 8 / pixels); the highest-PSNR network within it is kept.
+        psnr: the least PSNR in dB (8-bit decoded image); the smallest network reaching it is kept.
+            Exactly one of ``bpp`` and ``psnr``.
+        method: ``tuner`` or ``siren`` (:data:`CODEC_METHODS`), searched under the same pipeline.
+        options: the search (:class:`CodecOptions`); ``None`` = its defaults.
+        size: resize the image so its longer side has this many pixels first (``None``: its own size).
+        device: where the fits run (``cpu``, ``cuda``, ``auto``); measuring always decodes on the CPU.
+        progress: report the fits on stderr.
+
+    Returns:
+        :class:`CompressResult`: ``.bpp``, ``.psnr``, the chosen network, every candidate, the path.
+
+    Example::
+
+        result = sinetune.codec.compress("photo.png", "photo.stn", bpp=0.3)
+        result.bpp, result.psnr                 # ≤ 0.3, dB of the decoded image
+        image = sinetune.codec.decompress("photo.stn")   # (H, W, 3) uint8
+    """
+    started = time.perf_counter()
+    if (bpp is None) == (psnr is None):
+        raise SinetuneError("give exactly one target: bpp or psnr")
+    target = bpp if bpp is not None else psnr
+    if not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
+        raise SinetuneError(f"the target must be a positive number, got {target!r}")
+    if method not in CODEC_METHODS:
+        raise SinetuneError(f"the codec fits {' or '.join(CODEC_METHODS)}, not {method!r}")
+    options = options or CodecOptions()
+    options.validate()
+    if out is not None:
+        out = check_output_file(out, (".stn",), "a compressed image")
+        if out.exists() and not overwrite:
+            raise SinetuneError(f"{out} already exists; pass --overwrite to replace it")
+    signal = image if isinstance(image, Signal) else load_image(image, size)
+    if signal.dim != 2:
+        raise SinetuneError("the codec compresses images (2-D signals)")
+    from .runs import resolve_device
+
+    search = _Search(signal, method, options, str(resolve_device(device)), as_progress(progress))
+    chosen = _search_bpp(search, bpp) if bpp is not None else _search_psnr(search, psnr)
+    path = write_stn(out, chosen.encoded.data, overwrite) if out is not None else None
+    return CompressResult(chosen, search.candidates, path, decode_image(chosen.encoded.data), method,
+                          time.perf_counter() - started)
+
+
+def rate_distortion(image: str | Path | Signal, widths: tuple[int, ...], *, method: str = "tuner",
+                    options: CodecOptions | None = None, size: int | None = None, device: str = "cpu",
+                    progress: bool | Progress = False) -> list[Candidate]:
+    """Rate–distortion points of the codec's pipeline: every width × ``options.bits``, each after
+    post-training quantisation and (with ``options.qat_steps``) after the fine-tune too.
+
+    The same fits, quantisation, coding and measurement as :func:`compress`, without its choice:
+    one fit per width, then per bit depth a :class:`Candidate` with ``finetuned=False`` and, when
+    fine-tuning, one with ``finetuned=True`` (its ``encode_seconds`` include the fit). Arguments as
+    :func:`compress`; ``options.widths`` is ignored.
+    """
+    if method not in CODEC_METHODS:
+        raise SinetuneError(f"the codec fits {' or '.join(CODEC_METHODS)}, not {method!r}")
+    options = options or CodecOptions()
+    options.validate()
+    signal = image if isinstance(image, Signal) else load_image(image, size)
+    from .runs import resolve_device
+
+    search = _Search(signal, method, options, str(resolve_device(device)), as_progress(progress))
+    for width in widths:
+        for bits in options.bits:
+            search.candidate(width, bits)
+            if options.qat_steps:
+                search.candidate(width, bits, finetune=True)
+    return search.candidates
+
+
+def decompress(path: str | Path, size: int | None = None, out: str | Path | None = None,
+               overwrite: bool = False) -> np.ndarray:
+    """Decode a ``.stn`` file: the ``(H, W, C)`` uint8 image (at the stored size, or longer side ``size``).
+
+    ``out``: also write it as an image (PNG, TIFF, BMP or lossless WebP, by suffix), atomically, never
+    replacing a file unless ``overwrite``. A truncated, corrupt or foreign file is a one-line
+    :class:`~sinetune.errors.SinetuneError`.
+    """
+    if out is not None:
+        out = check_output_file(out, IMAGE_SUFFIXES, "a decompressed image")
+        if out.exists() and not overwrite:
+            raise SinetuneError(f"{out} already exists; pass --overwrite to replace it")
+    fitted, header = read_stn(path)
+    image = render_decoded(fitted, tuple(header["grid"]), size)
+    if out is not None:
+        partial = out.with_name(f".{out.name}.partial")
+        picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        picture.save(partial, format=Image.registered_extensions()[out.suffix.lower()], lossless=True)
+        os.replace(partial, out)
+    return image
+
+
+__all__ = ["CODEC_METHODS", "Candidate", "CodecOptions", "CompressResult", "compress", "decode_image", "decompress",
+           "rate_distortion", "render_decoded"]
