@@ -5,8 +5,9 @@ Protocol: Kodak crops (default kodim03, 05, 19, 23) and DIV2K crops (default 00,
 (default 256², antialiased: the fits of a full 512² sweep do not fit the CPU budget). For TUNER and
 SIREN, one :func:`sinetune.codec.rate_distortion` sweep each (the codec's own pipeline: fit ``steps``
 steps, quantise at every bit depth of :data:`BITS`, fine-tune ``qat_steps``, entropy-code, decode,
-measure) over the widths of :data:`WIDTHS` — the same pipeline for both, widths chosen so their
-rates span about 0.1–1 bpp. The classic codecs run quality sweeps (:data:`QUALITIES`): JPEG and WebP
+measure) over the widths of :data:`WIDTHS` scaled by ``size / 256`` (the weights per pixel, hence
+the rates, stay put across sizes) — the same pipeline for both, widths chosen so their rates span
+about 0.1–1 bpp. The classic codecs run quality sweeps (:data:`QUALITIES`): JPEG and WebP
 by Pillow, JPEG 2000 and AVIF by imagecodecs. Every point: bpp (file bytes · 8 / pixels), PSNR and SSIM
 (:mod:`sinetune.metrics`) of the decoded 8-bit image, encode and decode seconds.
 
@@ -37,7 +38,7 @@ from .data import benchmark_data
 from .kodak import _find_images
 from .report import BenchReport, as_json_row, fresh_dir, write_report
 
-#: Network widths of each method's sweep (TUNER: one hidden layer; SIREN: three).
+#: Network widths of each method's sweep at 256² (TUNER: one hidden layer; SIREN: three); scaled by size / 256.
 WIDTHS = {"tuner": (32, 48, 72), "siren": (20, 28, 40)}
 #: Bit depths of every width.
 BITS = (6, 8)
@@ -136,8 +137,9 @@ def run_compress(
     import torch
 
     options = CodecOptions(bits=BITS, steps=steps, qat_steps=qat_steps, seed=seed)
+    widths = {m: tuple(max(4, round(w * size / 256)) for w in WIDTHS[m]) for m in methods}
     header = {"benchmark": "compress", "size": size, "steps": steps, "qat_steps": qat_steps, "seed": seed,
-              "bits": list(BITS), "widths": {m: list(WIDTHS[m]) for m in methods}, "qualities": QUALITIES,
+              "bits": list(BITS), "widths": {m: list(widths[m]) for m in methods}, "qualities": QUALITIES,
               "device": str(torch_device), "torch": torch.__version__, "threads": torch.get_num_threads()}
     report, say = BenchReport(out_dir=out_dir), as_progress(progress)
     labels: list[str] = []
@@ -147,7 +149,7 @@ def run_compress(
         rows = [row for codec, qualities in QUALITIES.items() for row in classic_points(signal, codec, qualities)]
         for method in methods:
             say.note(f"bench compress [{index + 1}/{len(paths)}]: {name} × {method}")
-            for point in rate_distortion(signal, WIDTHS[method], method=method, options=options, device=device,
+            for point in rate_distortion(signal, widths[method], method=method, options=options, device=device,
                                          progress=say):
                 tag = f"w{point.width} b{point.bits}" + (" qat" if point.finetuned else "")
                 rows.append({"codec": method, "setting": tag, **point.row()})
