@@ -71,7 +71,8 @@ class CodecOptions:
     """How :func:`compress` searches.
 
     Attributes:
-        widths: network widths to try (``input_width = hidden_width``); ``None``: for a bpp target,
+        widths: network widths to try (``input_width = hidden_width``, TUNER's input width at most the
+            frequencies its band-limit holds on the image's grid); ``None``: for a bpp target,
             the widest that the budget allows at each bit depth (estimated, then corrected by the
             measured size); for a PSNR target, a bisection over :data:`PSNR_LADDER`.
         bits: bit depths to try for every width.
@@ -203,6 +204,13 @@ class _Search:
     def config(self, width: int) -> RunConfig:
         entry = get_method(self.method)
         shape = {"input_width": width, "hidden_width": width}
+        if self.method == "tuner":  # a small image holds few distinct frequencies below TUNER's band-limit
+            from .spectral import max_input_width, resolution_defaults
+
+            defaults = entry.options_type()
+            band = resolution_defaults(self.signal.grid_shape, defaults.period, width, defaults.band_fraction,
+                                       defaults.low_fraction).band_limit
+            shape["input_width"] = min(width, max_input_width(band, len(self.signal.grid_shape)))
         if self.options.hidden_layers is not None:
             shape["hidden_layers"] = self.options.hidden_layers
         train_options = TrainOptions(steps=self.options.steps, keep_best=True, checkpoint_seconds=None)

@@ -1,0 +1,102 @@
+"""The codec: compress to a target, decompress to what compress measured, one-line errors (library and CLI)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sinetune.codec import CodecOptions, compress, decompress, rate_distortion
+from sinetune.errors import SinetuneError
+from sinetune.metrics import psnr
+from sinetune.signals import load_image
+
+FAST = CodecOptions(widths=(6, 10), bits=(6, 8), steps=40, qat_steps=10)
+
+
+def _psnr_of_file(decoded_png: Path, original: Path) -> float:
+    decoded = np.asarray(Image.open(decoded_png), dtype=np.float32) / 255
+    return psnr(decoded, load_image(original).values)
+
+
+def test_bpp_target_round_trip(tmp_path, rgb_image):
+    result = compress(rgb_image, tmp_path / "a.stn", bpp=6.0, options=FAST)
+    assert result.bpp <= 6.0 and result.path.stat().st_size == result.chosen.bytes
+    assert result.bpp == 8 * result.path.stat().st_size / (32 * 32)
+    fitting = [c for c in result.candidates if c.bpp <= 6.0 and not c.finetuned]
+    assert result.psnr >= max(c.psnr for c in fitting)  # the best within the budget (or its fine-tuned self)
+    decoded = decompress(result.path, out=tmp_path / "a.png")
+    assert decoded.shape == (32, 32, 3) and decoded.dtype == np.uint8
+    assert np.array_equal(decoded, result.decoded)
+    assert _psnr_of_file(tmp_path / "a.png", rgb_image) == result.psnr  # exactly what compress reported
+    assert decompress(result.path, size=16).shape == (16, 16, 3)
+    with pytest.raises(SinetuneError, match="already exists"):
+        decompress(result.path, out=tmp_path / "a.png")
+
+
+def test_psnr_target_keeps_the_smallest_reaching_it(rgb_image):
+    result = compress(rgb_image, psnr=10.0, options=CodecOptions(widths=(4, 8, 12), bits=(6,), steps=40, qat_steps=0))
+    assert result.path is None and result.psnr >= 10.0
+    reaching = [c for c in result.candidates if c.psnr >= 10.0]
+    assert result.chosen.bytes == min(c.bytes for c in reaching)
+
+
+@pytest.mark.parametrize("method", ["tuner", "siren"])
+def test_rate_distortion_points(rgb_image, method):
+    points = rate_distortion(rgb_image, (6,), method=method, options=CodecOptions(bits=(4, 8), steps=30, qat_steps=10))
+    assert [(p.bits, p.finetuned) for p in points] == [(4, False), (4, True), (8, False), (8, True)]
+    assert points[0].bytes < points[2].bytes  # fewer bits, fewer bytes
+    assert all(p.encode_seconds > 0 and p.decode_seconds > 0 for p in points)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "exactly one target"),
+    ({"bpp": 1.0, "psnr": 30.0}, "exactly one target"),
+    ({"bpp": -1.0}, "positive number"),
+    ({"bpp": 1.0, "method": "ffn"}, "tuner or siren"),
+    ({"bpp": 1.0, "options": CodecOptions(bits=(1,))}, "bits must be"),
+    ({"bpp": 0.01, "options": CodecOptions(widths=(8,), steps=5, qat_steps=0)}, "no tuner network fits"),
+])
+def test_bad_requests_are_one_line_errors(rgb_image, kwargs, message):
+    with pytest.raises(SinetuneError, match=message):
+        compress(rgb_image, **kwargs)
+
+
+def test_never_overwrites(tmp_path, rgb_image):
+    existing = tmp_path / "a.stn"
+    existing.write_bytes(b"mine")
+    with pytest.raises(SinetuneError, match="already exists"):
+        compress(rgb_image, existing, bpp=6.0, options=FAST)
+    assert existing.read_bytes() == b"mine"
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sinetune.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_cli_round_trip_and_damaged_files(tmp_path, rgb_image):
+    done = _cli("compress", str(rgb_image), "--bpp", "8", "-o", "a.stn", "--steps", "20", "--qat-steps", "5",
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    printed = re.search(r"([\d.]+) bpp, PSNR ([\d.]+) dB", done.stdout)
+    data = (tmp_path / "a.stn").read_bytes()
+    assert float(printed.group(1)) == pytest.approx(8 * len(data) / 1024, abs=1e-4)
+    done = _cli("decompress", "a.stn", "-o", "a.png", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert round(_psnr_of_file(tmp_path / "a.png", rgb_image), 2) == float(printed.group(2))
+    damaged = bytearray(data)
+    damaged[len(data) // 2] ^= 0x10
+    for name, content, message in [("corrupt.stn", bytes(damaged), "checksum"),
+                                   ("short.stn", data[:-7], "truncated"),
+                                   ("magic.stn", b"GIF8" + data[4:], "magic")]:
+        (tmp_path / name).write_bytes(content)
+        done = _cli("decompress", name, cwd=tmp_path)
+        assert done.returncode == 2
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("sinetune: error:") and message in lines[0]
