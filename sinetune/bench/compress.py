@@ -124,11 +124,11 @@ def run_compress(
         methods: sinetune methods (``tuner``, ``siren``); steps, qat_steps: of every fit and fine-tune.
         size: side the crops are downscaled to.
     """
-    paths = _images(benchmark_data(data_dir, "kodak", "compress", "the Kodak images kodimNN.png"), images,
-                    list(div2k))
     unknown = [m for m in methods if m not in WIDTHS]
     if unknown:
         raise SinetuneError(f"bench compress sweeps {', '.join(WIDTHS)}, not {unknown[0]!r}")
+    paths = _images(benchmark_data(data_dir, "kodak", "compress", "the Kodak images kodimNN.png"), images,
+                    list(div2k))
     torch_device = resolve_device(device)
     out_dir = Path(out) if out is not None else fresh_dir(Path("bench-runs") / "compress")
     out_dir.mkdir(parents=True, exist_ok=True)
