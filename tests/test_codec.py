@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -76,27 +77,37 @@ def test_never_overwrites(tmp_path, rgb_image):
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny fits: one thread is faster than two contending ones
     return subprocess.run([sys.executable, "-m", "sinetune.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+                          timeout=300, env=env)
 
 
-def test_cli_round_trip_and_damaged_files(tmp_path, rgb_image):
-    done = _cli("compress", str(rgb_image), "--bpp", "8", "-o", "a.stn", "--steps", "20", "--qat-steps", "5",
-                cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    printed = re.search(r"([\d.]+) bpp, PSNR ([\d.]+) dB", done.stdout)
+def test_cli_round_trip_and_damaged_files(tmp_path, rgb_image, capsys, monkeypatch):
+    from sinetune.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["compress", str(rgb_image), "--bpp", "8", "-o", "a.stn", "--steps", "20", "--qat-steps", "5",
+                 "--quiet"]) == 0
+    printed = re.search(r"([\d.]+) bpp, PSNR ([\d.]+) dB", capsys.readouterr().out)
     data = (tmp_path / "a.stn").read_bytes()
     assert float(printed.group(1)) == pytest.approx(8 * len(data) / 1024, abs=1e-4)
-    done = _cli("decompress", "a.stn", "-o", "a.png", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert round(_psnr_of_file(tmp_path / "a.png", rgb_image), 2) == float(printed.group(2))
+    assert main(["decompress", "a.stn"]) == 0 and "a-decoded.png" in capsys.readouterr().out
+    assert round(_psnr_of_file(tmp_path / "a-decoded.png", rgb_image), 2) == float(printed.group(2))
     damaged = bytearray(data)
     damaged[len(data) // 2] ^= 0x10
-    for name, content, message in [("corrupt.stn", bytes(damaged), "checksum"),
-                                   ("short.stn", data[:-7], "truncated"),
-                                   ("magic.stn", b"GIF8" + data[4:], "magic")]:
-        (tmp_path / name).write_bytes(content)
-        done = _cli("decompress", name, cwd=tmp_path)
-        assert done.returncode == 2
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("sinetune: error:") and message in lines[0]
+    (tmp_path / "corrupt.stn").write_bytes(bytes(damaged))
+    done = _cli("decompress", "corrupt.stn", cwd=tmp_path)  # the real process: exit status and stderr
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["sinetune: error: corrupt.stn is corrupt (checksum mismatch)"]
+
+
+@pytest.mark.parametrize("content, message", [(b"GIF89a" + bytes(40), "wrong magic number"),
+                                              (b"\x89STN\x01", "truncated"), (b"", "wrong magic number")])
+def test_cli_refuses_foreign_and_truncated_files(tmp_path, capsys, content, message):
+    from sinetune.cli import main
+
+    (tmp_path / "bad.stn").write_bytes(content)
+    assert main(["decompress", str(tmp_path / "bad.stn")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sinetune: error:") and message in lines[0]
+    assert not (tmp_path / "bad-decoded.png").exists()
