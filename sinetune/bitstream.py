@@ -31,7 +31,8 @@ Payload:
 
 A file that is truncated, has another magic number or version, or fails its checksum is refused with
 one line (:class:`~sinetune.errors.SinetuneError`); so is a well-checksummed file whose header does not
-describe a field. Files are written atomically and never replace an existing file unless asked.
+describe a field or declares more than :data:`MAX_PARAMETERS` weights. Files are written atomically
+and never replace an existing file unless asked.
 """
 
 from __future__ import annotations
@@ -86,9 +87,16 @@ def architecture(field: SinusoidalField) -> dict[str, Any]:
     return {"encoding": first, "hidden": [[layer.omega, layer.out_features] for layer in field.hidden]}
 
 
+#: The most weights a file may declare (a checksummed but hostile header must not allocate without bound).
+MAX_PARAMETERS = 1 << 26
+
+
 def field_from_architecture(header: dict[str, Any], frequencies: np.ndarray | None) -> SinusoidalField:
     """A field of the header's shapes with zero parameters (``frequencies``: ``K`` of a spectral one)."""
     kind, scale, inputs, width = header["encoding"]
+    widths = [int(inputs), int(width)] + [int(out) for _, out in header["hidden"]] + [int(header["channels"])]
+    if min(widths) < 1 or sum(a * b for a, b in zip(widths, widths[1:])) > MAX_PARAMETERS:
+        raise ValueError("the architecture's widths are out of range")
     if kind == "spectral":
         if frequencies is None or frequencies.shape != (width, inputs):
             raise ValueError("input frequencies do not match the architecture")
@@ -324,6 +332,6 @@ def read_stn(path: str | Path) -> tuple[SinusoidalField, dict[str, Any]]:
     return decode_field(data, str(path))
 
 
-__all__ = ["CODERS", "FORMAT_VERSION", "MAGIC", "SUFFIX", "Coder", "Encoded", "architecture", "decode_field",
-           "decode_frequencies", "decode_levels", "encode_field", "encode_frequencies", "encode_levels",
+__all__ = ["CODERS", "FORMAT_VERSION", "MAGIC", "MAX_PARAMETERS", "SUFFIX", "Coder", "Encoded", "architecture",
+           "decode_field", "decode_frequencies", "decode_levels", "encode_field", "encode_frequencies", "encode_levels",
            "field_from_architecture", "read_stn", "write_stn"]

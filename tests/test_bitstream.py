@@ -119,8 +119,10 @@ def test_damaged_files_are_one_line_errors(stn_bytes):
         decode_field(MAGIC + bytes(body) + struct.pack("<I", zlib.crc32(bytes(body))))
 
 
-def test_a_checksummed_nonsense_header_is_refused(stn_bytes):
-    header = b'{"bits": 8}'
+@pytest.mark.parametrize("header", [b'{"bits": 8}', b'[1, 2]',
+                                    b'{"bits": 8, "grid": [4, 4], "channels": 3, "granularity": "tensor", '
+                                    b'"encoding": ["sine", 30, 2, 100000], "hidden": [[30, 100000]]}'])
+def test_a_checksummed_nonsense_header_is_refused(header):
     body = struct.pack("<BHI", 1, len(header), 0) + header
     with pytest.raises(SinetuneError, match="corrupt"):
         decode_field(MAGIC + body + struct.pack("<I", zlib.crc32(body)))
