@@ -38,6 +38,7 @@ from .codec_search import (
     CandidateSearch,
     CodecOptions,
     decode_image,
+    encode_fitted,
     render_decoded,
     search_bpp,
     search_psnr,
@@ -191,4 +192,4 @@ def decompress(path: str | Path, size: int | None = None, out: str | Path | None
 
 
 __all__ = ["CODEC_METHODS", "Candidate", "CodecOptions", "CompressResult", "compress", "decode_image", "decompress",
-           "rate_distortion", "render_decoded"]
+           "encode_fitted", "rate_distortion", "render_decoded"]

@@ -145,6 +145,52 @@ def render_decoded(fitted: SinusoidalField, grid: tuple[int, ...], size: int | N
     return image[..., None] if image.ndim == 2 else image
 
 
+def encode_fitted(field: torch.nn.Module, signal: Signal, bits: int, *, method: str = "tuner",
+                  granularity: Granularity = "column", coder: Coder = "ans", qat_steps: int = 0,
+                  lr: float = 1e-4, device: str = "cpu") -> Candidate:
+    """Encode an already fitted field of ``signal`` and measure it as :func:`sinetune.codec.decompress` will.
+
+    Any TUNER- or SIREN-style :class:`~sinetune.models.SinusoidalField` (a pruned one too: the file
+    stores its own widths); ``field`` itself is left as it is.
+
+    Args:
+        field: the fitted field (any device).
+        signal: the image it was fitted to (``(H, W, C)`` values in [0, 1]).
+        bits, granularity: the quantisation (:mod:`sinetune.quantize`).
+        method: the method name the file records.
+        coder: ``"ans"`` or ``"zlib"``.
+        qat_steps, lr, device: the quantisation-aware fine-tune before quantising (0: none), its
+            learning rate and where it runs.
+
+    Returns:
+        A :class:`Candidate` (``width``: the first hidden layer's; ``encode_seconds``: plain form,
+        fine-tune and coding) whose ``encoded.data`` are the file's bytes.
+    """
+    started = time.perf_counter()
+    return _encode_plain(plain_field(field), signal, bits, method, granularity, coder, qat_steps, lr, device, started)
+
+
+def _encode_plain(network: SinusoidalField, signal: Signal, bits: int, method: str, granularity: Granularity,
+                  coder: Coder, qat_steps: int, lr: float, device: str, started: float) -> Candidate:
+    """:func:`encode_fitted` of a plain field it may change (fine-tune in place); timed from ``started``."""
+    if qat_steps:
+        quantization_aware_finetune(network.to(device), signal.coords(), signal.flat_values(),
+                                    QuantizeOptions(bits, granularity, qat_steps), lr)
+        network = network.cpu()
+    tensors = quantize_field(network, bits, granularity)
+    encoded = encode_field(network, tensors, signal.grid_shape, method, coder)
+    encode_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    decoded = decode_image(encoded.data)
+    decode_seconds = time.perf_counter() - started
+    quality = decoded.astype(np.float32) / 255
+    pixels = math.prod(signal.grid_shape)
+    width = network.hidden[0].out_features if len(network.hidden) else network.encoding.out_features
+    return Candidate(width, bits, qat_steps > 0, sum(t.levels.size for t in tensors.values()), len(encoded.data),
+                     8 * len(encoded.data) / pixels, psnr_of(quality, signal.values), ssim_of(quality, signal.values),
+                     encode_seconds, decode_seconds, encoded)
+
+
 class CandidateSearch:
     """One image and method: fits cached by width, candidates measured as the decoder sees them."""
 
@@ -198,23 +244,10 @@ class CandidateSearch:
 
     def candidate(self, width: int, bits: int, finetune: bool = False) -> Candidate:
         plain, lr, fit_seconds = self.fitted(width)
-        started = time.perf_counter()
-        network = copy.deepcopy(plain)  # the cached fit stays as trained
-        if finetune:
-            quantization_aware_finetune(network.to(self.device), self.coords, self.values,
-                                        QuantizeOptions(bits, self.options.granularity, self.options.qat_steps), lr)
-            network = network.cpu()
-        tensors = quantize_field(network, bits, self.options.granularity)
-        encoded = encode_field(network, tensors, self.signal.grid_shape, self.method, self.options.coder)
-        encode_seconds = fit_seconds + time.perf_counter() - started
-        started = time.perf_counter()
-        decoded = decode_image(encoded.data)
-        decode_seconds = time.perf_counter() - started
-        quality = decoded.astype(np.float32) / 255
-        pixels = math.prod(self.signal.grid_shape)
-        found = Candidate(width, bits, finetune, sum(t.levels.size for t in tensors.values()), len(encoded.data),
-                          8 * len(encoded.data) / pixels, psnr_of(quality, self.signal.values),
-                          ssim_of(quality, self.signal.values), encode_seconds, decode_seconds, encoded)
+        found = _encode_plain(copy.deepcopy(plain), self.signal, bits, self.method, self.options.granularity,
+                              self.options.coder, self.options.qat_steps if finetune else 0, lr, self.device,
+                              time.perf_counter())  # a copy: the cached fit stays as trained
+        found.width, found.encode_seconds = width, found.encode_seconds + fit_seconds
         self.candidates.append(found)
         self.report.note(f"compress: width {width}, {bits} bits{' (fine-tuned)' * finetune}: "
                          f"{found.bpp:.4f} bpp, {found.psnr:.2f} dB")
@@ -301,4 +334,4 @@ def search_psnr(search: CandidateSearch, target: float) -> Candidate:
 
 
 __all__ = ["CODEC_METHODS", "MIN_WIDTH", "PSNR_LADDER", "Candidate", "CandidateSearch", "CodecOptions", "decode_image",
-           "render_decoded", "search_bpp", "search_psnr", "widths_for_budget"]
+           "encode_fitted", "render_decoded", "search_bpp", "search_psnr", "widths_for_budget"]

@@ -111,3 +111,31 @@ def test_cli_refuses_foreign_and_truncated_files(tmp_path, capsys, content, mess
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sinetune: error:") and message in lines[0]
     assert not (tmp_path / "bad-decoded.png").exists()
+
+
+def test_encode_fitted_takes_any_field_a_pruned_one_too(tmp_path, rgb_image, generator):
+    """What pruning will hand over: a fitted TUNER field with rows and columns removed (uneven widths)."""
+    import torch
+
+    from sinetune.codec import encode_fitted
+    from sinetune.methods import TunerOptions, build_field
+    from sinetune.models import Linear, SineLayer, SinusoidalField, SpectralEncoding
+
+    signal = load_image(rgb_image)
+    full = build_field("tuner", signal.grid_shape, 3, TunerOptions(input_width=16, hidden_width=12, band_fraction=0.3),
+                       generator=generator).field
+    keep_columns, keep_rows = torch.arange(0, 16, 2), torch.arange(0, 12, 3)  # 8 atoms, 4 hidden rows
+    encoding = SpectralEncoding(full.encoding.input_frequencies[keep_columns], full.encoding.period,
+                                full.encoding.phases.detach()[keep_columns])
+    hidden = full.hidden[0]
+    layer = SineLayer(8, 4, hidden.omega, hidden.effective_weight().detach()[keep_rows][:, keep_columns],
+                      hidden.bias.detach()[keep_rows])
+    head = Linear(full.head.weight.detach()[:, keep_rows], full.head.bias.detach())
+    pruned = SinusoidalField(encoding, [layer], head)
+    before = [p.clone() for p in pruned.parameters()]
+    point = encode_fitted(pruned, signal, 8)
+    assert all(torch.equal(a, b) for a, b in zip(before, pruned.parameters()))  # the caller's field untouched
+    assert point.width == 4 and point.parameters == 8 + 4 * 8 + 4 + 3 * 4 + 3
+    (tmp_path / "p.stn").write_bytes(point.encoded.data)
+    decoded = decompress(tmp_path / "p.stn")
+    assert psnr(decoded.astype(np.float32) / 255, signal.values) == point.psnr
