@@ -8,6 +8,8 @@
 * ``sinetune report RUN`` → :func:`sinetune.report.write_report` (a benchmark's folder:
   :func:`sinetune.bench.page.write_bench_page`)
 * ``sinetune methods``    → :data:`sinetune.methods.METHODS`
+* ``sinetune compress IMAGE`` / ``decompress FILE.stn`` → :func:`sinetune.codec.compress` /
+  :func:`sinetune.codec.decompress` (:mod:`sinetune.cli_codec`)
 * ``sinetune data fetch NAME …`` → :func:`sinetune.datasets.fetch`; ``sinetune data list`` →
   :func:`sinetune.datasets.status`
 
@@ -27,6 +29,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from .cli_codec import CODEC_COMMANDS, add_codec_commands
 from .cli_fit import (  # noqa: F401  (fit_config, run_config: importable from here too)
     FIT_FLAGS,
     RUN_FLAGS,
@@ -146,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
 
     bench = commands.add_parser("bench", help="run a benchmark and print its table")
-    bench.add_argument("name", help="benchmark name: kodak-256, audio, speed or ttq")
+    bench.add_argument("name", help="benchmark name: kodak-256, audio, speed, ttq or compress")
     bench.add_argument("--data", type=Path,
                        help="data directory: kodak-256 its kodimNN.png, audio its clips (default: the data "
                             "cache's kodak/ or audio/, see sinetune data fetch; sinetune ships no data)")
@@ -186,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path, metavar="RUN_OR_BENCH_DIR")
 
     commands.add_parser("methods", help="list the available methods")
+    add_codec_commands(commands)
 
     data = commands.add_parser("data", help="download the benchmark data sets into the data cache, or list them")
     actions = data.add_subparsers(dest="action", parser_class=_Parser, required=True)
@@ -323,7 +327,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 COMMANDS = {"fit": command_fit, "fit-many": command_fit_many, "render": command_render, "bench": command_bench,
-            "analyze": command_analyze, "report": command_report, "methods": command_methods, "data": command_data}
+            "analyze": command_analyze, "report": command_report, "methods": command_methods, "data": command_data,
+            **CODEC_COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:

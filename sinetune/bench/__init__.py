@@ -5,6 +5,8 @@
   MLP (:mod:`sinetune.bench.audio`).
 * ``speed`` — training step time against plain PyTorch and the matmul floor (:mod:`sinetune.bench.speed`).
 * ``ttq`` — time to a held-out PSNR target under training levers (:mod:`sinetune.bench.ttq`).
+* ``compress`` — rate–distortion of the ``.stn`` codec against JPEG, WebP, JPEG 2000 and AVIF
+  (:mod:`sinetune.bench.compress`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from typing import Any
 
 from ..errors import SinetuneError
 from .audio import run_audio
+from .compress import run_compress
 from .kodak import run_kodak
 from .reference import SINE_MLPS, PlainSineNetwork, interleaved_step_seconds, plain_stepper
 from .report import BenchReport
 from .speed import run_speed
 from .ttq import run_ttq
 
-RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq}
+RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq, "compress": run_compress}
 BENCHMARKS = tuple(RUNNERS)
 
 
