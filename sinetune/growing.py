@@ -196,13 +196,14 @@ def grow_field(
         raise SinetuneError("growing supports images and sounds (1-D and 2-D signals)")
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     report = as_progress(progress)
-    sized = tuner_method.resolve(replace(tuner or TunerOptions(), input_width=options.max_input_width,
-                                         input_frequencies=None), signal.grid_shape)
-    band_limit = options.band_limit if options.band_limit is not None else sized.band_limit
     start = initial_frequencies(options.start_radius, signal.dim)
     if len(start) > options.max_input_width:
         raise SinetuneError(f"start_radius {options.start_radius} already gives {len(start)} atoms, more than "
                             f"max_input_width {options.max_input_width}")
+    tuner = tuner or TunerOptions()
+    sized = tuner_method.resolve(replace(tuner, input_width=options.max_input_width, input_frequencies=None,
+                                         band_limit=tuner.band_limit or options.band_limit), signal.grid_shape)
+    band_limit = options.band_limit if options.band_limit is not None else sized.band_limit
     first = replace(sized, input_width=len(start), input_frequencies=tuple(map(tuple, start.tolist())),
                     band_limit=max(band_limit, options.start_radius))
     built = build_field("tuner", signal.grid_shape, signal.channels, first, generator=generator)
