@@ -69,7 +69,7 @@ class PruneOptions:
     """
 
     target_fraction: float | None = 0.25
-    threshold: float = 0.05
+    threshold: float = 0.1
     axes: Axes = "both"
     mode: Literal["decay", "targeted"] = "decay"
     alpha_scale: float = 1e-6

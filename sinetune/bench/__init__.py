@@ -5,6 +5,8 @@
   MLP (:mod:`sinetune.bench.audio`).
 * ``speed`` — training step time against plain PyTorch and the matmul floor (:mod:`sinetune.bench.speed`).
 * ``ttq`` — time to a held-out PSNR target under training levers (:mod:`sinetune.bench.ttq`).
+* ``prune`` — quality kept after pruning 25/50/75% of the hidden matrix (TUNER vs SIREN), and a grown
+  dictionary against a fixed one (:mod:`sinetune.bench.prune`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from typing import Any
 from ..errors import SinetuneError
 from .audio import run_audio
 from .kodak import run_kodak
+from .prune import run_prune
 from .reference import SINE_MLPS, PlainSineNetwork, interleaved_step_seconds, plain_stepper
 from .report import BenchReport
 from .speed import run_speed
 from .ttq import run_ttq
 
-RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq}
+RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq, "prune": run_prune}
 BENCHMARKS = tuple(RUNNERS)
 
 
