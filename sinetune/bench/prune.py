@@ -67,6 +67,8 @@ def run_prune(
     overrides: dict[str, dict[str, Any]] | None = None,
     fractions: tuple[float, ...] = FRACTIONS,
     grow: bool = True,
+    prune_options: PruneOptions | None = None,
+    grow_options: GrowOptions | None = None,
 ) -> BenchReport:
     """Run ``prune`` and write ``results.json`` / ``results.md`` to ``out`` (default ``bench-runs/prune[-N]``).
 
@@ -76,6 +78,8 @@ def run_prune(
         steps: training steps of the fit before pruning (and of the fixed dictionary growing is held to).
         size, width: image side and network width; fractions: the cumulative pruning levels.
         grow: also run the growing comparison (TUNER only).
+        prune_options, grow_options: ``None`` = the defaults (``grow_options.max_input_width`` = ``width``,
+            its ``target_psnr`` = the fixed dictionary's held-out PSNR, always).
     """
     if steps < 1:
         raise SinetuneError(f"steps must be positive, got {steps}")
@@ -88,7 +92,8 @@ def run_prune(
     out_dir.mkdir(parents=True, exist_ok=True)
     if (out_dir / "results.json").exists():
         raise SinetuneError(f"{out_dir / 'results.json'} already exists; choose another --out")
-    prune_options, grow_options = PruneOptions(), GrowOptions(max_input_width=width)
+    prune_options = prune_options or PruneOptions()
+    grow_options = replace(grow_options or GrowOptions(), max_input_width=width)
     header = {"benchmark": "prune", "steps": steps, "size": size, "width": width, "seed": seed, "holdout": 0.05,
               "fractions": list(fractions), "device": str(torch_device), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "overrides": overrides or {},
