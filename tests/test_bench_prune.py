@@ -30,7 +30,8 @@ def test_bench_prune_rows_levels_and_growing(kodak, tmp_path):
                            out=tmp_path / "out", prune_options=QUICK_PRUNE, grow_options=QUICK_GROW)
     labels = [row["method"] for row in report.rows]
     assert labels[:4] == ["tuner unpruned", "tuner pruned 25%", "tuner pruned 50%", "tuner pruned 75%"]
-    assert labels[4:7] == ["tuner grown", "tuner fixed, as many atoms, same steps", "tuner fixed, all atoms, same steps"]
+    assert labels[4:7] == ["tuner grown", "tuner fixed, as many atoms, same steps",
+                           "tuner fixed, all atoms, same steps"]
     assert labels[7:] == ["siren unpruned", "siren pruned 25%", "siren pruned 50%", "siren pruned 75%"]
     tuner = {row["method"]: row for row in report.rows if row["method"].startswith("tuner")}
     for level, fraction in (("25%", 0.25), ("50%", 0.5), ("75%", 0.75)):
