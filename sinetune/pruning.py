@@ -13,7 +13,10 @@ units, columns input atoms. A round of pruning:
 3. ``mode="targeted"`` (TR §7.2.4, Algorithm P2): ``targeted_steps`` (``e_twd``) more steps with the
    decay on the candidates ``I`` only (``L_I = Σ_{i∈I} ‖A_i‖₁``); a candidate whose L1 norm is then
    still at least ``survive_norm`` (``T_n``) is essential and stays.
-4. **Remove** the selected rows/columns for real (:mod:`sinetune.structure`): a smaller field.
+4. **Remove** the selected rows/columns for real (:mod:`sinetune.structure`): a smaller field. What a
+   removed unit contributed on average over the training samples moves into the next layer's bias
+   (mean replacement): a zero row of ``A`` still outputs the constant ``sin(ω b_i)``, which cutting it
+   would otherwise take away.
 5. **Fine-tune** ``finetune_steps`` (``e_rec``) steps on the MSE.
 
 Rounds repeat until ``target_fraction`` of ``A``'s weights is removed, no unit is selected, or
@@ -54,9 +57,12 @@ class PruneOptions:
         axes: ``"columns"`` (input atoms), ``"rows"`` (hidden units) or ``"both"``.
         mode: ``"decay"`` (Algorithm P1: decay on all of ``A``, then cut) or ``"targeted"`` (P2: then
             decay on the candidates only, and cut those that went below ``survive_norm``).
-        alpha_scale: ``α_s``, the scale of the α schedule (the report's 1e-6).
+        alpha_scale: ``α_s``, the scale of the α schedule of the decay on all of ``A`` (the report's 1e-6).
         decay_steps: ``e_wd``, steps of weight decay per round (0: none).
         targeted_steps: ``e_twd``, steps of targeted decay per round (``mode="targeted"``).
+        targeted_alpha: ``α_s`` of the targeted decay's schedule. It acts on the candidates only, so it
+            can be large (the report: even ``α = 1`` does not collapse the field); at 1e-2 the
+            candidates' weights reach ~0 within 50 steps and the cut costs almost nothing by itself.
         survive_norm: ``T_n``: after targeted decay a candidate with an L1 norm (effective units) at least
             this large stays; ``None``: every candidate is cut.
         finetune_steps: ``e_rec``, MSE-only steps after each cut.
@@ -71,10 +77,11 @@ class PruneOptions:
     target_fraction: float | None = 0.25
     threshold: float = 0.1
     axes: Axes = "both"
-    mode: Literal["decay", "targeted"] = "decay"
+    mode: Literal["decay", "targeted"] = "targeted"
     alpha_scale: float = 1e-6
     decay_steps: int = 50
     targeted_steps: int = 50
+    targeted_alpha: float = 1e-2
     survive_norm: float | None = None
     finetune_steps: int = 100
     max_steps: int | None = None
@@ -92,8 +99,9 @@ class PruneOptions:
             raise SinetuneError(f"axes must be columns, rows or both, got {self.axes!r}")
         if self.mode not in ("decay", "targeted"):
             raise SinetuneError(f"mode must be decay or targeted, got {self.mode!r}")
-        if not 0 <= self.alpha_scale < 1:
-            raise SinetuneError(f"alpha_scale must be in [0, 1), got {self.alpha_scale}")
+        if not (0 <= self.alpha_scale < 1 and 0 <= self.targeted_alpha < 1):
+            raise SinetuneError(f"alpha_scale and targeted_alpha must be in [0, 1), got {self.alpha_scale}, "
+                                f"{self.targeted_alpha}")
         if min(self.decay_steps, self.targeted_steps, self.finetune_steps) < 0:
             raise SinetuneError("decay_steps, targeted_steps and finetune_steps must be ≥ 0")
         if self.survive_norm is not None and not self.survive_norm >= 0:
@@ -304,7 +312,7 @@ def prune_field(
               if options.alpha_scale > 0 else None)
         rows, columns = _select(field, options)
         if options.mode == "targeted" and (len(rows) or len(columns)) and options.targeted_steps:
-            phase(options.targeted_steps, HiddenL1Penalty(field, options.targeted_steps, options.alpha_scale,
+            phase(options.targeted_steps, HiddenL1Penalty(field, options.targeted_steps, options.targeted_alpha,
                                                           rows, columns))
             rows, columns = _survivors_removed(field, rows, columns, options.survive_norm)
         with torch.no_grad():
@@ -316,8 +324,8 @@ def prune_field(
         height, width = hidden_shape(field)
         keep_r = torch.tensor([i for i in range(height) if i not in set(rows.tolist())], dtype=torch.int64)
         keep_c = torch.tensor([j for j in range(width) if j not in set(columns.tolist())], dtype=torch.int64)
-        keep_hidden_units(field, keep_r)
-        keep_input_atoms(field, keep_c)
+        keep_hidden_units(field, keep_r, coords)
+        keep_input_atoms(field, keep_c, coords)
         kept_rows, kept_columns = kept_rows[keep_r], kept_columns[keep_c]
         trained = phase(options.finetune_steps)
         last = trained.history[-1] if trained is not None and trained.history else {}

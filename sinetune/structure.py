@@ -87,14 +87,52 @@ def _as_index(keep, size: int, what: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def keep_input_atoms(field: nn.Module, keep) -> None:
+def mean_activations(field: nn.Module, coords: torch.Tensor, chunk: int = 32768) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean of the input atoms (n_0,), mean of the first hidden layer's units (n_1,))`` over ``coords``
+    ``(N, d)``, ``chunk`` points per pass."""
+    field = _check(field)
+    device = field.hidden[0].weight.device
+    atoms = units = None
+    for start in range(0, len(coords), chunk):
+        encoded = field.encoding(coords[start:start + chunk].to(device))
+        hidden = field.hidden[0](encoded)
+        atoms = encoded.sum(0) if atoms is None else atoms + encoded.sum(0)
+        units = hidden.sum(0) if units is None else units + hidden.sum(0)
+    return atoms / len(coords), units / len(coords)
+
+
+def _fold_into_bias(layer: nn.Module, removed: torch.Tensor, means: torch.Tensor) -> None:
+    """Add what the removed inputs contributed on average to ``layer``'s bias: ``Ŵ[:, removed] · mean``
+    (a sine layer's stored bias is the pre-activation's ``/ ω``)."""
+    if not len(removed):
+        return
+    if isinstance(layer, SineLayer):
+        shift = layer.effective_weight()[:, removed] @ means[removed] / layer.omega
+    else:
+        shift = layer.weight[:, removed] @ means[removed]
+    layer.bias.add_(shift)
+
+
+def _removed(index: torch.Tensor, size: int) -> torch.Tensor:
+    mask = torch.ones(size, dtype=torch.bool)
+    mask[index] = False
+    return torch.nonzero(mask).reshape(-1)
+
+
+@torch.no_grad()
+def keep_input_atoms(field: nn.Module, keep, coords: torch.Tensor | None = None) -> None:
     """Keep only the input atoms (columns of ``A``) ``keep`` — a sequence of indices into ``n_0`` — in place.
 
     TUNER: the rows of ``K``, ``Ω`` and ``φ``; SIREN: the rows of the first layer's weight and bias.
-    Then the matching columns of ``A`` (and of its bounds).
+    Then the matching columns of ``A`` (and of its bounds). With ``coords`` ``(N, d)``, what each removed
+    atom contributed *on average* over them, ``A_ij · mean(s_j)``, moves into the hidden bias (mean
+    replacement: exact when the atom is constant there, ~0 for a sinusoid over whole periods).
     """
     field = _check(field)
     index = _as_index(keep, field.hidden[0].in_features, "input atom")
+    if coords is not None:
+        _fold_into_bias(field.hidden[0], _removed(index, field.hidden[0].in_features),
+                        mean_activations(field, coords)[0])
     encoding = field.encoding
     if isinstance(encoding, SpectralEncoding):
         for name in ("input_frequencies", "angular_frequencies"):
@@ -106,13 +144,20 @@ def keep_input_atoms(field: nn.Module, keep) -> None:
 
 
 @torch.no_grad()
-def keep_hidden_units(field: nn.Module, keep) -> None:
+def keep_hidden_units(field: nn.Module, keep, coords: torch.Tensor | None = None) -> None:
     """Keep only the hidden units (rows of ``A``) ``keep`` in place: rows of ``A``, bias entries, and the
-    matching input columns of the next layer (the second hidden layer or the head)."""
+    matching input columns of the next layer (the second hidden layer or the head).
+
+    With ``coords`` ``(N, d)``, each removed unit's mean output over them times its outgoing weights
+    moves into the next layer's bias (mean replacement). A unit whose row of ``A`` is zero outputs the
+    constant ``sin(ω b_i)``, so removing it then changes nothing; without the fold it shifts the output.
+    """
     field = _check(field)
     index = _as_index(keep, field.hidden[0].out_features, "hidden unit")
-    _select_sine_outputs(field.hidden[0], index)
     following = field.hidden[1] if len(field.hidden) > 1 else field.head
+    if coords is not None:
+        _fold_into_bias(following, _removed(index, field.hidden[0].out_features), mean_activations(field, coords)[1])
+    _select_sine_outputs(field.hidden[0], index)
     if isinstance(following, SineLayer):
         _select_sine_inputs(following, index)
     else:
@@ -155,4 +200,5 @@ def add_input_frequencies(field: nn.Module, frequencies: torch.Tensor, phases: t
     layer.in_features += count
 
 
-__all__ = ["add_input_frequencies", "hidden_matrix", "hidden_shape", "keep_hidden_units", "keep_input_atoms"]
+__all__ = ["add_input_frequencies", "hidden_matrix", "hidden_shape", "keep_hidden_units", "keep_input_atoms",
+           "mean_activations"]

@@ -87,6 +87,23 @@ def test_removing_a_row_equals_masking_its_unit(layers):
     torch.testing.assert_close(fitted(coords), expected, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("make", [_tuner, _siren])
+def test_a_zero_row_is_a_constant_that_mean_replacement_keeps(make):
+    built = make()
+    fitted, coords = built.field, grid_coordinates(GRID)
+    with torch.no_grad():
+        fitted.hidden[0].weight[2] = 0.0  # unit 2 now outputs sin(ω b_2) everywhere
+        fitted.hidden[0].weight[:, 4] = 0.0
+    expected = fitted(coords)
+    bare = copy.deepcopy(fitted)
+    rows, columns = hidden_shape(fitted)
+    keep_hidden_units(fitted, [i for i in range(rows) if i != 2], coords)
+    keep_input_atoms(fitted, [j for j in range(columns) if j != 4], coords)
+    torch.testing.assert_close(fitted(coords), expected, rtol=0, atol=1e-5)
+    keep_hidden_units(bare, [i for i in range(rows) if i != 2])  # without the fold the constant is lost
+    assert not torch.allclose(bare(coords), expected, atol=1e-4)
+
+
 def test_shape_edits_refuse_nonsense():
     built = _tuner()
     with pytest.raises(SinetuneError, match="at least one"):
@@ -134,7 +151,7 @@ def test_prune_field_really_shrinks_to_the_target(axes):
     values = _target(coords)
     train(built.field, coords, values, TrainOptions(steps=40), 5e-3, built.constraints)
     original = copy.deepcopy(built.field.state_dict())
-    options = PruneOptions(target_fraction=0.3, threshold=0.2, axes=axes, decay_steps=6, finetune_steps=6,
+    options = PruneOptions(target_fraction=0.3, threshold=0.2, axes=axes, mode="decay", decay_steps=6, finetune_steps=6,
                            alpha_scale=1e-4, train=TrainOptions(log_every=3))
     result = prune_field(built.field, coords, values, options, 5e-3, constraints=built.constraints)
     assert result.before["hidden_weights"] == 256
