@@ -322,8 +322,8 @@ def prune_field(
         if not len(rows) and not len(columns):
             break
         height, width = hidden_shape(field)
-        keep_r = torch.tensor([i for i in range(height) if i not in set(rows.tolist())], dtype=torch.int64)
-        keep_c = torch.tensor([j for j in range(width) if j not in set(columns.tolist())], dtype=torch.int64)
+        keep_r = torch.nonzero(~torch.isin(torch.arange(height), rows)).reshape(-1)
+        keep_c = torch.nonzero(~torch.isin(torch.arange(width), columns)).reshape(-1)
         keep_hidden_units(field, keep_r, coords)
         keep_input_atoms(field, keep_c, coords)
         kept_rows, kept_columns = kept_rows[keep_r], kept_columns[keep_c]
