@@ -147,6 +147,17 @@ def _typed(data_class: type, data: Any, where: str) -> Any:
         raise SinetuneError(f"invalid value in '{where}': {str(error).splitlines()[0] if str(error) else ''}") from None
 
 
+def options_to_dict(options: Any) -> dict[str, Any]:
+    """Any options dataclass (e.g. :class:`~sinetune.pruning.PruneOptions`) as a YAML-safe dict."""
+    return _plain(options)
+
+
+def options_from_dict(data_class: type, data: Any, where: str = "options") -> Any:
+    """Inverse of :func:`options_to_dict`, with the run config's checks (unknown keys and wrong types
+    are one-line :class:`SinetuneError` s naming ``where``)."""
+    return _typed(data_class, data, where)
+
+
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Inverse of :func:`config_to_dict`; validates keys and types, one-line errors."""
     if not isinstance(data, dict):

@@ -7,6 +7,8 @@
 * ``ttq`` — time to a held-out PSNR target under training levers (:mod:`sinetune.bench.ttq`).
 * ``compress`` — rate–distortion of the ``.stn`` codec against JPEG, WebP, JPEG 2000 and AVIF
   (:mod:`sinetune.bench.compress`).
+* ``prune`` — quality kept after pruning 25/50/75% of the hidden matrix (TUNER vs SIREN), and a grown
+  dictionary against a fixed one (:mod:`sinetune.bench.prune`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,20 @@ from ..errors import SinetuneError
 from .audio import run_audio
 from .compress import run_compress
 from .kodak import run_kodak
+from .prune import run_prune
 from .reference import SINE_MLPS, PlainSineNetwork, interleaved_step_seconds, plain_stepper
 from .report import BenchReport
 from .speed import run_speed
 from .ttq import run_ttq
 
-RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq, "compress": run_compress}
+RUNNERS = {
+    "kodak-256": run_kodak,
+    "audio": run_audio,
+    "speed": run_speed,
+    "ttq": run_ttq,
+    "compress": run_compress,
+    "prune": run_prune,
+}
 BENCHMARKS = tuple(RUNNERS)
 
 
