@@ -1,0 +1,367 @@
+"""Inverse tasks: fit a corrupted signal, score the field against the clean one (issue #14).
+
+Each task corrupts a clean signal reproducibly (an explicit :class:`numpy.random.Generator` seeded by
+:attr:`TaskOptions.seed`), fits the corrupted samples with the one training loop, and scores the
+field against the clean signal as ``clean_psnr`` in ``metrics.json``:
+
+* ``denoise``: ``y = x + n``, ``n ~ N(0, σ²)`` i.i.d. per sample and channel (``--noise σ`` in the
+  signal's value units, or ``--snr`` dB: ``σ = rms(x) · 10^(−SNR/20)``), not clipped. Scored on the
+  whole grid. Training stops by the *discrepancy principle* (Morozov): once the training MSE falls
+  to ``stop_factor · σ̂²`` — the field explains the data down to the noise level, any further
+  decrease fits noise — where ``σ̂`` is estimated from the noisy input alone
+  (:func:`estimate_noise_sigma`, wavelet MAD), never from the clean target.
+* ``inpaint``: a boolean mask of *missing* samples (``--mask FILE``, or ``--mask-fraction F`` drawn
+  as random samples or as boxes — image rectangles, audio gaps — :data:`MASK_PATTERNS`). The fit
+  never sees them (they join the run's held-out mask; :attr:`sinetune.runs.PreparedFit.missing`);
+  ``clean_psnr`` is over the missing samples only, ``clean_psnr_full`` over the whole grid.
+* ``superres``: the clean grid cropped to a multiple of ``k`` per axis and block-averaged by ``k``
+  (area / box filter, anti-aliased: :func:`downsample`); the field fits the low-resolution grid and
+  is rendered at ``k×`` at the high-resolution sample positions (:func:`superres_coordinates`);
+  ``clean_psnr`` is against the (cropped) original.
+
+Without ``noise``/``snr``, ``mask``/``mask_fraction`` or ``factor`` (or with ``corrupted``), the input
+is taken as already corrupted and nothing clean is scored. Everything here works on any
+:class:`~sinetune.signals.Signal` grid (``d`` axes, ``C`` channels).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from .errors import SinetuneError
+from .metrics import AUDIO_DATA_RANGE, psnr, ssim
+from .signals import EVAL_CHUNK, Signal, grid_coordinate_chunks
+
+TASKS = ("fit", "denoise", "inpaint", "superres")
+MASK_PATTERNS = ("random", "boxes")
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """What the fit is for (``task:`` section; ``sinetune fit --task``; see docs/tasks.md).
+
+    Attributes:
+        task: ``fit`` (represent the signal), ``denoise``, ``inpaint`` or ``superres`` (super-resolve).
+        noise: denoise: add Gaussian noise of this standard deviation σ to the clean signal, in its
+            value units (images in [0, 1], audio peak-normalised to [-1, 1]), and score against the
+            clean one. ``null`` (and no ``snr``): the input is already noisy; nothing clean is scored.
+        snr: denoise: add white Gaussian noise at this signal-to-noise ratio in dB instead
+            (``σ = rms(x) · 10^(−snr/20)``; audio's usual measure). Exclusive with ``noise``.
+        mask: inpaint: a file marking the missing samples (non-zero = missing): an image of the
+            signal's size, or a ``.npy`` boolean array of its grid shape (any dimension). They are
+            removed from the input and scored (with ``corrupted``: the input lacks them already).
+        mask_fraction: inpaint: remove this fraction of the samples, in (0, 1), drawn by ``seed``.
+        mask_pattern: how ``mask_fraction`` is drawn: ``random`` samples (pixels) or ``boxes``
+            (axis-aligned boxes: rectangles in an image, gaps in a sound) until the fraction is covered.
+        box_size: ``boxes``: the largest box side as a fraction of each axis (the smallest is a
+            quarter of it; at least one sample).
+        factor: superres: downsample the clean signal by this integer factor per axis (area average),
+            fit the low-resolution grid and render it at ``factor×`` against the original. With
+            ``corrupted``: the input is the low-resolution grid and ``factor`` only the render's.
+        corrupted: the input is already corrupted (inpaint: ``mask`` marks its missing samples;
+            superres: it is the low-resolution grid): nothing is added or removed and nothing
+            clean is scored. Implied for denoise without ``noise``/``snr``.
+        seed: seeds the corruption (noise, random mask), separately from the run's ``seed``, so every
+            method of a comparison sees the same corrupted input.
+        stop_factor: denoise: stop training once the training MSE falls to ``stop_factor · σ̂²``,
+            ``σ̂`` estimated from the noisy input (the discrepancy principle); ``null``: no such
+            rule (the training options' own rules still apply).
+    """
+
+    task: Literal["fit", "denoise", "inpaint", "superres"] = "fit"
+    noise: float | None = None
+    snr: float | None = None
+    mask: str | None = None
+    mask_fraction: float | None = None
+    mask_pattern: Literal["random", "boxes"] = "random"
+    box_size: float = 0.1
+    factor: int | None = None
+    corrupted: bool = False
+    seed: int = 0
+    stop_factor: float | None = 1.0
+
+    def validate(self) -> None:
+        """One-line :class:`SinetuneError` for options that contradict each other or the task."""
+        if self.task not in TASKS:
+            raise SinetuneError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        names = ("noise", "snr", "mask", "mask_fraction", "factor")
+        given = {name for name in names if getattr(self, name) is not None}
+        needs = {"denoise": {"noise", "snr"}, "inpaint": {"mask", "mask_fraction"}, "superres": {"factor"},
+                 "fit": set()}[self.task]
+        stray = sorted(given - needs)
+        if stray:
+            flags = ", ".join("--" + name.replace("_", "-") for name in stray)
+            raise SinetuneError(f"{flags} does not apply to --task {self.task}")
+        if self.noise is not None and self.snr is not None:
+            raise SinetuneError("give either --noise or --snr, not both")
+        if self.noise is not None and not (self.noise > 0 and math.isfinite(self.noise)):
+            raise SinetuneError(f"noise must be a positive standard deviation, got {self.noise}")
+        if self.snr is not None and not math.isfinite(self.snr):
+            raise SinetuneError(f"snr must be a finite number of dB, got {self.snr}")
+        if self.mask is not None and self.mask_fraction is not None:
+            raise SinetuneError("give either --mask or --mask-fraction, not both")
+        if self.mask_fraction is not None and not 0 < self.mask_fraction < 1:
+            raise SinetuneError(f"mask_fraction must be in (0, 1), got {self.mask_fraction}")
+        if self.mask_pattern not in MASK_PATTERNS:
+            raise SinetuneError(f"mask_pattern must be one of {', '.join(MASK_PATTERNS)}, got {self.mask_pattern!r}")
+        if not 0 < self.box_size <= 1:
+            raise SinetuneError(f"box_size must be in (0, 1], got {self.box_size}")
+        if self.task == "inpaint" and self.mask is None and self.mask_fraction is None:
+            raise SinetuneError("--task inpaint needs --mask FILE or --mask-fraction F")
+        if self.task == "inpaint" and self.corrupted and self.mask is None:
+            raise SinetuneError("an already corrupted input needs --mask FILE marking its missing samples")
+        if self.task == "superres" and (self.factor is None or isinstance(self.factor, bool) or self.factor < 2):
+            raise SinetuneError(f"--task superres needs --factor K, an integer ≥ 2 (got {self.factor})")
+        if self.corrupted and (self.noise is not None or self.snr is not None or self.mask_fraction is not None):
+            raise SinetuneError("an already corrupted input takes no --noise, --snr or --mask-fraction")
+        if self.stop_factor is not None and not (self.stop_factor > 0 and math.isfinite(self.stop_factor)):
+            raise SinetuneError(f"stop_factor must be positive, got {self.stop_factor}")
+
+    @property
+    def scores_clean(self) -> bool:
+        """Whether the input is clean and corrupted here (so ``clean_psnr`` is scored)."""
+        return self.task != "fit" and not self.corrupted and (
+            self.task != "denoise" or self.noise is not None or self.snr is not None)
+
+
+# --- corruptions (explicit generators, any grid) -------------------------------------------------
+
+
+def add_noise(values: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """``values + σ·z``, ``z ~ N(0, 1)`` i.i.d. per sample and channel, float32, not clipped."""
+    return (values + sigma * rng.standard_normal(values.shape)).astype(np.float32)
+
+
+def sigma_for_snr(values: np.ndarray, snr_db: float) -> float:
+    """The noise σ whose white Gaussian noise has ``snr_db`` dB against ``values``:
+    ``σ = rms(x) · 10^(−snr/20)`` (so ``10 log10(Σx² / E Σn²) = snr``)."""
+    return float(np.sqrt(np.mean(np.square(values, dtype=np.float64))) * 10.0 ** (-snr_db / 20.0))
+
+
+def random_mask(grid_shape: tuple[int, ...], fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Boolean ``grid_shape`` mask with exactly ``round(fraction · N)`` samples ``True`` (missing)."""
+    count = math.prod(grid_shape)
+    mask = np.zeros(count, dtype=bool)
+    mask[rng.permutation(count)[: int(round(fraction * count))]] = True
+    return mask.reshape(grid_shape)
+
+
+def box_mask(grid_shape: tuple[int, ...], fraction: float, rng: np.random.Generator,
+             box_size: float = 0.1) -> np.ndarray:
+    """Boolean ``grid_shape`` mask of axis-aligned boxes drawn until at least ``fraction`` is covered.
+
+    Each box has, per axis ``a``, a side uniform in ``[s_a / 4, s_a]`` samples with
+    ``s_a = max(1, round(box_size · n_a))``, at a uniform position inside the grid (images:
+    rectangles; audio: gaps; volumes: cuboids).
+    """
+    mask = np.zeros(grid_shape, dtype=bool)
+    target = fraction * mask.size
+    largest = [max(1, round(box_size * n)) for n in grid_shape]
+    while mask.sum() < target:
+        box = []
+        for n, side in zip(grid_shape, largest):
+            length = int(rng.integers(max(1, side // 4), side + 1))
+            start = int(rng.integers(0, n - length + 1))
+            box.append(slice(start, start + length))
+        mask[tuple(box)] = True
+    return mask
+
+
+def read_mask(path: str | Path, grid_shape: tuple[int, ...]) -> np.ndarray:
+    """The boolean ``grid_shape`` mask in ``path`` (non-zero = missing): a ``.npy`` array of that
+    shape, or an image file (PNG, …; any channel non-zero) of the signal's size."""
+    path = Path(path)
+    if not path.is_file():
+        raise SinetuneError(f"no such mask file: {path}")
+    try:
+        if path.suffix.lower() == ".npy":
+            array = np.asarray(np.load(path, allow_pickle=False))
+        else:
+            from PIL import Image
+
+            with Image.open(path) as image:
+                array = np.asarray(image.convert("RGB") if image.mode not in ("L", "1", "RGB") else image)
+            if array.ndim == 3:
+                array = array.any(axis=-1)
+    except (OSError, ValueError) as error:
+        raise SinetuneError(f"cannot read mask {path}: {str(error).splitlines()[0] if str(error) else error}") from None
+    if array.shape != tuple(grid_shape):
+        raise SinetuneError(f"mask {path} has shape {'×'.join(map(str, array.shape))}, the signal's grid is "
+                            f"{'×'.join(map(str, grid_shape))}")
+    return array != 0
+
+
+def check_mask(missing: np.ndarray) -> None:
+    """A mask that marks nothing or everything missing is a one-line :class:`SinetuneError`."""
+    count = int(missing.sum())
+    if count == 0:
+        raise SinetuneError("the inpainting mask marks no sample missing: nothing to inpaint")
+    if count == missing.size:
+        raise SinetuneError(f"the inpainting mask marks all {missing.size} samples missing: nothing left to fit")
+
+
+def downsample(values: np.ndarray, factor: int) -> np.ndarray:
+    """Block-average ``grid_shape + (C,)`` values by ``factor`` along every grid axis (area filter).
+
+    The grid must be a multiple of ``factor`` per axis (:func:`crop_to_multiple`); returns
+    ``(n_1/k, …, n_d/k, C)`` float32 (``skimage.transform.downscale_local_mean``).
+    """
+    from skimage.transform import downscale_local_mean
+
+    if any(n % factor for n in values.shape[:-1]):
+        raise SinetuneError(f"grid {values.shape[:-1]} is not a multiple of the factor {factor}")
+    return downscale_local_mean(values, (factor,) * (values.ndim - 1) + (1,)).astype(np.float32)
+
+
+def crop_to_multiple(values: np.ndarray, factor: int) -> np.ndarray:
+    """``values`` with every grid axis cropped (at its end) to a multiple of ``factor``; at least
+    2 low-resolution samples must remain per axis."""
+    shape = [n - n % factor for n in values.shape[:-1]]
+    if min(shape) // factor < 2:
+        raise SinetuneError(f"factor {factor} leaves fewer than 2 samples along an axis of the "
+                            f"{'×'.join(map(str, values.shape[:-1]))} grid")
+    return values[tuple(slice(0, n) for n in shape)]
+
+
+def superres_coordinates(low_shape: tuple[int, ...], factor: int, chunk: int = EVAL_CHUNK):
+    """Chunks ``(start, coords)`` of the ``factor×`` grid's sample positions in the low-resolution
+    field's coordinates.
+
+    The low-resolution sample ``i`` (coordinate ``−1 + 2i/(n − 1)``) averages the high-resolution
+    samples ``ik … ik + k − 1``, so high-resolution sample ``j`` lies at low-resolution index
+    ``(j − (k − 1)/2)/k``: the ``kn`` positions span ``±(1 + (k − 1)/(k(n − 1)))`` per axis — a
+    little beyond [-1, 1]. Column order as :func:`~sinetune.signals.grid_coordinates`.
+    """
+    high = tuple(n * factor for n in low_shape)
+    scale = torch.tensor([1.0 + (factor - 1) / (factor * (n - 1)) for n in reversed(low_shape)])
+    for start, coords in grid_coordinate_chunks(high, (-1.0, 1.0), chunk):
+        yield start, coords * scale
+
+
+def estimate_noise_sigma(values: np.ndarray) -> float:
+    """σ̂ of additive white Gaussian noise in ``grid_shape + (C,)`` values, from them alone:
+    ``skimage.restoration.estimate_sigma`` (median absolute deviation of the finest wavelet
+    detail coefficients / 0.6745, Donoho & Johnstone), averaged over channels."""
+    from skimage.restoration import estimate_sigma
+
+    return float(estimate_sigma(np.asarray(values, dtype=np.float64), channel_axis=-1, average_sigmas=True))
+
+
+# --- a task applied to a signal -----------------------------------------------------------------
+
+
+@dataclass
+class TaskInput:
+    """What a task makes of a loaded signal (:func:`prepare_task`).
+
+    Attributes:
+        options: the task's options.
+        signal: the signal to fit (noisy; missing samples filled with the known mean; low-resolution).
+        clean: the clean signal to score against (superres: the cropped original), or ``None``.
+        missing: inpaint: boolean mask over the flattened samples of ``signal``, ``True`` = missing
+            (never trained); ``None`` otherwise.
+        sigma: denoise: the σ of the added noise (``None`` for an already noisy input).
+        sigma_estimate: denoise: σ̂ estimated from the noisy input (:func:`estimate_noise_sigma`).
+    """
+
+    options: TaskOptions
+    signal: Signal
+    clean: Signal | None = None
+    missing: np.ndarray | None = None
+    sigma: float | None = None
+    sigma_estimate: float | None = None
+
+    @property
+    def stop_mse(self) -> float | None:
+        """The denoise stopping threshold ``stop_factor · σ̂²`` on the training MSE (else ``None``)."""
+        if self.options.task != "denoise" or self.options.stop_factor is None or not self.sigma_estimate:
+            return None
+        return self.options.stop_factor * self.sigma_estimate ** 2
+
+
+def prepare_task(options: TaskOptions, signal: Signal) -> TaskInput:
+    """Apply ``options`` to the loaded ``signal``: the corrupted signal to fit and the clean one."""
+    options.validate()
+    rng = np.random.default_rng([options.seed, 14])
+    task, clean = options.task, signal if options.scores_clean else None
+    if task == "fit":
+        return TaskInput(options, signal)
+    if task == "denoise":
+        if clean is None:
+            return TaskInput(options, signal, sigma_estimate=estimate_noise_sigma(signal.values))
+        sigma = options.noise if options.noise is not None else sigma_for_snr(signal.values, options.snr)
+        noisy = replace(signal, values=add_noise(signal.values, sigma, rng), name=signal.name)
+        return TaskInput(options, noisy, clean, sigma=sigma, sigma_estimate=estimate_noise_sigma(noisy.values))
+    if task == "inpaint":
+        if options.mask is not None:
+            missing = read_mask(options.mask, signal.grid_shape)
+        elif options.mask_pattern == "boxes":
+            missing = box_mask(signal.grid_shape, options.mask_fraction, rng, options.box_size)
+        else:
+            missing = random_mask(signal.grid_shape, options.mask_fraction, rng)
+        check_mask(missing)
+        flat = missing.reshape(-1)
+        values = signal.values.reshape(-1, signal.channels).copy()
+        values[flat] = values[~flat].mean(axis=0)  # neutral for the spectrum-measuring defaults; never trained
+        return TaskInput(options, replace(signal, values=values.reshape(signal.values.shape)), clean, flat)
+    factor = options.factor
+    if clean is None:
+        return TaskInput(options, signal)
+    cropped = replace(signal, values=np.ascontiguousarray(crop_to_multiple(signal.values, factor)))
+    low = replace(signal, values=downsample(cropped.values, factor))
+    return TaskInput(options, low, cropped)
+
+
+def render_task(field: torch.nn.Module, task: TaskInput, prediction: np.ndarray,
+                chunk: int = EVAL_CHUNK) -> np.ndarray:
+    """The field's answer to the task: superres: the ``factor×`` render (``grid_shape·k + (C,)``,
+    :func:`superres_coordinates`); otherwise ``prediction`` (the render on the fitted grid)."""
+    if task.options.task != "superres":
+        return prediction
+    low = task.signal.grid_shape
+    high = tuple(n * task.options.factor for n in low)
+    out = np.empty((math.prod(high), prediction.shape[-1]), dtype=np.float32)
+    device = next(field.parameters()).device
+    with torch.no_grad():
+        for start, coords in superres_coordinates(low, task.options.factor, chunk):
+            values = field(coords.to(device)).cpu().numpy()
+            out[start:start + len(values)] = values
+    return out.reshape(*high, -1)
+
+
+def score_task(task: TaskInput, answer: np.ndarray) -> dict[str, object]:
+    """``metrics.json`` entries of a task: ``task``, its corruption, and (clean input) ``clean_psnr``
+    — over the missing samples for inpaint (``clean_psnr_full``: the whole grid), at full
+    resolution for superres — plus ``clean_ssim`` for images. PSNR in the signal's range (2 for audio)."""
+    options = task.options
+    metrics: dict[str, object] = {"task": options.task}
+    if options.task == "fit":
+        return metrics
+    metrics.update({"noise_sigma": task.sigma, "noise_sigma_estimate": task.sigma_estimate,
+                    "stop_mse": task.stop_mse, "factor": options.factor,
+                    "missing_count": int(task.missing.sum()) if task.missing is not None else None,
+                    "clean_psnr": None})
+    if task.clean is None:
+        return metrics
+    clean = task.clean
+    data_range = AUDIO_DATA_RANGE if clean.kind == "audio" else 1.0
+    flat_answer, flat_clean = answer.reshape(-1, clean.channels), clean.values.reshape(-1, clean.channels)
+    if task.missing is not None:
+        metrics["clean_psnr"] = psnr(flat_answer[task.missing], flat_clean[task.missing], data_range)
+        metrics["clean_psnr_full"] = psnr(flat_answer, flat_clean, data_range)
+    else:
+        metrics["clean_psnr"] = psnr(flat_answer, flat_clean, data_range)
+    if clean.dim == 2:
+        metrics["clean_ssim"] = ssim(answer, clean.values)
+    return metrics
+
+
+__all__ = ["MASK_PATTERNS", "TASKS", "TaskInput", "TaskOptions", "add_noise", "box_mask", "check_mask",
+           "crop_to_multiple", "downsample", "estimate_noise_sigma", "prepare_task", "random_mask", "read_mask",
+           "render_task", "score_task", "sigma_for_snr", "superres_coordinates"]
