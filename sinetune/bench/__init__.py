@@ -5,6 +5,7 @@
   MLP (:mod:`sinetune.bench.audio`).
 * ``speed`` — training step time against plain PyTorch and the matmul floor (:mod:`sinetune.bench.speed`).
 * ``ttq`` — time to a held-out PSNR target under training levers (:mod:`sinetune.bench.ttq`).
+* ``denoise``, ``inpaint``, ``superres`` — inverse tasks against classic baselines (:mod:`sinetune.bench.inverse`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from typing import Any
 
 from ..errors import SinetuneError
 from .audio import run_audio
+from .inverse import run_denoise, run_inpaint, run_superres
 from .kodak import run_kodak
 from .reference import SINE_MLPS, PlainSineNetwork, interleaved_step_seconds, plain_stepper
 from .report import BenchReport
 from .speed import run_speed
 from .ttq import run_ttq
 
-RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq}
+RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq, "denoise": run_denoise,
+           "inpaint": run_inpaint, "superres": run_superres}
 BENCHMARKS = tuple(RUNNERS)
 
 
