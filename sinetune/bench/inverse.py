@@ -167,8 +167,7 @@ def _write(report: BenchReport, header: dict[str, Any], columns: list[str], out_
                          f"{number(values['clean_ssim'], 4)} | {number(values['steps_run'], 0)} |")
     # the per-method means over every setting mix ×2 with ×4 or images with audio: per setting only
     kept = [line for line in report.markdown.splitlines() if not line.startswith("| **mean**")]
-    report.markdown = "\n".join(kept).replace("; means over the", "; (results.json: means over the") + "\n" + \
-        "\n".join(lines)
+    report.markdown = "\n".join(kept) + "\n" + "\n".join(lines)
     (out_dir / "results.md").write_text(report.markdown + "\n")
 
 
