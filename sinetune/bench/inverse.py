@@ -21,6 +21,9 @@ corruption seed 0, scored as ``clean_psnr`` against the clean signal):
   ``audio_width``, 3 hidden sine layers; SIREN at first ω 3000). Denoise at 20 dB SNR (same stop
   rule); inpaint: gaps (boxes of at most 1% of the clip, ≥ a quarter of that) covering 10%.
 
+TUNER's input width is capped at the distinct frequencies its default band holds on the fitted
+grid (:func:`tuner_input_width`: a 32² low-resolution grid holds 24 below band-limit 3).
+
 Rows: item (image or clip, with the setting), method (field or baseline), ``clean_psnr`` (dB, range 1
 for images, 2 for audio), ``clean_ssim`` (images), the input's own ``clean_psnr`` (``input_psnr``:
 the noisy signal, or the missing samples filled with the known mean), steps run, why training
@@ -86,12 +89,14 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
     clip_paths = _find_clips(benchmark_data(root / "audio" if root else None, "audio", f"bench {name}",
                                             "the clip .wav files"), clip_names) if clip_names and audio else []
 
-    def config_for(method: str, task: TaskOptions, is_audio: bool):
+    def config_for(method: str, task: TaskOptions, is_audio: bool, grid_shape: tuple[int, ...] = (size, size)):
         if is_audio:
             options = {"input_width": audio_width, "hidden_width": audio_width, "hidden_layers": 3,
                        **PROTOCOL_OPTIONS.get(method, {})}
         else:
             options = {"input_width": width, "hidden_width": width, "hidden_layers": 1}
+        if method == "tuner":  # a low-resolution grid's band holds fewer distinct frequencies
+            options["input_width"] = tuner_input_width(grid_shape, options["input_width"])
         options.update(overrides.get(method, {}))
         config = config_from_dict({"method": method, "options": options, "train": {"steps": steps},
                                    "seed": seed, "holdout": 0.0, "device": device})
@@ -121,13 +126,15 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
         for method in methods:
             say.note(f"bench {name} [{index}/{len(items)}]: {item} × {method}")
             started = time.perf_counter()
-            result = run(config_for(method, task, is_audio), signal=signal, progress=say)
+            result = run(config_for(method, task, is_audio, task_input.signal.grid_shape), signal=signal,
+                         progress=say)
             metrics = result.metrics
             report.rows.append(as_json_row({
                 "item": item, "setting": label, "method": method, "clean_psnr": metrics["clean_psnr"],
                 "clean_ssim": metrics.get("clean_ssim"), "input_psnr": input_psnr, "steps_run": metrics["steps"],
                 "stopped": metrics["stopped_early"], "seconds": time.perf_counter() - started,
                 "train_psnr": metrics["train_psnr"], "lr": result.config.train.lr,
+                "input_width": result.config.options.input_width,
                 "noise_sigma_estimate": metrics.get("noise_sigma_estimate")}))
             _write(report, header, columns, out_dir)
         for baseline, answer in baselines_for(task_input).items():
@@ -143,6 +150,17 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
             _write(report, header, columns, out_dir)
     _write(report, header, columns, out_dir)
     return report
+
+
+def tuner_input_width(grid_shape: tuple[int, ...], width: int) -> int:
+    """``width``, capped at the distinct input frequencies TUNER's default band holds on ``grid_shape``
+    (:func:`sinetune.spectral.max_input_width`; a 32² grid's band-limit 3 holds 24)."""
+    from ..methods import TunerOptions
+    from ..spectral import max_input_width, resolution_defaults
+
+    defaults = TunerOptions()
+    band = resolution_defaults(grid_shape, defaults.period, width, defaults.band_fraction, defaults.low_fraction)
+    return min(width, max_input_width(band.band_limit, len(grid_shape)))
 
 
 def _write(report: BenchReport, header: dict[str, Any], columns: list[str], out_dir: Path) -> None:

@@ -1,0 +1,262 @@
+"""Inverse tasks (sinetune.tasks): corruptions by seed, clean_psnr, masks, superres at k×, the denoise stop rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import yaml
+from conftest import assert_one_line_error, run_cli, smooth_rgb, write_png
+from PIL import Image
+
+from sinetune import TrainOptions, TunerOptions
+from sinetune.config import RunConfig, config_from_dict, config_to_dict, load_config
+from sinetune.errors import SinetuneError
+from sinetune.methods import SirenOptions
+from sinetune.metrics import AUDIO_DATA_RANGE, psnr
+from sinetune.render import render_field
+from sinetune.runs import fit, run
+from sinetune.signals import Signal, load_audio, load_image
+from sinetune.tasks import (
+    TaskOptions,
+    box_mask,
+    crop_to_multiple,
+    downsample,
+    estimate_noise_sigma,
+    prepare_task,
+    random_mask,
+    read_mask,
+    sigma_for_snr,
+    superres_coordinates,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = SirenOptions(input_width=16, hidden_width=16)
+
+
+def image_signal(height: int = 32, width: int = 32) -> Signal:
+    return Signal(values=smooth_rgb(height, width).astype(np.float32) / 255.0, name="smooth")
+
+
+def tiny_run(task: TaskOptions, signal: Signal | None = None, steps: int = 10, out=None, **train) -> object:
+    config = RunConfig(method="siren", options=SMALL, train=TrainOptions(steps=steps, log_every=5, **train),
+                       holdout=0.0, device="cpu", task=task)
+    return run(config, out=out, signal=signal or image_signal())
+
+
+@pytest.mark.parametrize("task", [TaskOptions(task="denoise", noise=0.1), TaskOptions(task="denoise", snr=10.0),
+                                  TaskOptions(task="inpaint", mask_fraction=0.3),
+                                  TaskOptions(task="inpaint", mask_fraction=0.3, mask_pattern="boxes")])
+def test_corruption_is_reproducible_by_seed(task):
+    signal = image_signal()
+    first, again = prepare_task(task, signal), prepare_task(task, signal)
+    other = prepare_task(replace(task, seed=1), signal)
+    assert np.array_equal(first.signal.values, again.signal.values)
+    assert not np.array_equal(first.signal.values, other.signal.values)
+    assert np.array_equal(first.clean.values, signal.values)  # the clean signal is kept, untouched
+
+
+def test_noise_level_and_snr():
+    rng = np.random.default_rng(0)
+    values = rng.random((64, 64, 3)).astype(np.float32)
+    noisy = prepare_task(TaskOptions(task="denoise", noise=0.1), Signal(values, "x")).signal.values
+    assert np.std(noisy - values) == pytest.approx(0.1, rel=0.02)
+    sigma = sigma_for_snr(values, 20.0)
+    assert 10 * np.log10(np.sum(values.astype(np.float64) ** 2) / (sigma ** 2 * values.size)) == pytest.approx(20.0)
+    assert estimate_noise_sigma(rng.standard_normal((128, 128, 1)) * 0.05) == pytest.approx(0.05, rel=0.1)
+    assert estimate_noise_sigma(rng.standard_normal((8192, 1)) * 0.05) == pytest.approx(0.05, rel=0.1)  # audio
+
+
+def test_masks_random_boxes_and_gaps():
+    rng = np.random.default_rng(0)
+    mask = random_mask((10, 10), 0.37, rng)
+    assert mask.shape == (10, 10) and mask.sum() == 37
+    boxes = box_mask((64, 64), 0.3, np.random.default_rng(1), box_size=0.25)
+    assert boxes.mean() >= 0.3 and boxes.mean() < 0.6
+    gaps = box_mask((1000,), 0.1, np.random.default_rng(2), box_size=0.02)
+    assert gaps.mean() >= 0.1
+    edges = np.flatnonzero(np.diff(gaps.astype(int)) == 1)
+    assert len(edges) < 0.1 * 1000 / 5  # contiguous gaps (each ≥ 5 samples), not scattered samples
+    volume = box_mask((8, 8, 8), 0.2, np.random.default_rng(3), box_size=0.5)  # any dimension
+    assert volume.shape == (8, 8, 8) and volume.mean() >= 0.2
+
+
+def test_read_mask_png_and_npy(tmp_path):
+    mask = np.zeros((6, 8), dtype=bool)
+    mask[1:3, 2:5] = True
+    png = write_png(tmp_path / "mask.png", (mask * 255).astype(np.uint8))
+    np.save(tmp_path / "mask.npy", mask)
+    assert np.array_equal(read_mask(png, (6, 8)), mask)
+    assert np.array_equal(read_mask(tmp_path / "mask.npy", (6, 8)), mask)
+    with pytest.raises(SinetuneError, match="has shape 6×8"):
+        read_mask(png, (8, 6))
+    with pytest.raises(SinetuneError, match="no such mask"):
+        read_mask(tmp_path / "missing.png", (6, 8))
+
+
+@pytest.mark.parametrize("fill", [0, 255])
+def test_mask_covering_nothing_or_everything_is_one_error(tmp_path, capsys, fill):
+    image = write_png(tmp_path / "smooth.png", smooth_rgb(16, 16))
+    mask = write_png(tmp_path / "mask.png", np.full((16, 16), fill, dtype=np.uint8))
+    code, _, err = run_cli(capsys, "fit", image, "--method", "siren", "--task", "inpaint", "--mask", mask,
+                           "--steps", "1", "--out", tmp_path / "run")
+    assert_one_line_error(code, err, "no sample missing" if fill == 0 else "all 256 samples missing")
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_exit_2_in_a_subprocess(tmp_path):
+    image = write_png(tmp_path / "smooth.png", smooth_rgb(16, 16))
+    mask = write_png(tmp_path / "mask.png", np.full((16, 16), 255, dtype=np.uint8))
+    done = subprocess.run([sys.executable, "-m", "sinetune.cli", "fit", str(image), "--task", "inpaint", "--mask",
+                           str(mask), "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["sinetune: error: the inpainting mask marks all 256 samples missing: "
+                                                "nothing left to fit"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (TaskOptions(noise=0.1), "--noise does not apply to --task fit"),
+    (TaskOptions(task="superres", factor=2, noise=0.1), "--noise does not apply"),
+    (TaskOptions(task="denoise", noise=0.1, snr=20.0), "either --noise or --snr"),
+    (TaskOptions(task="inpaint"), "needs --mask FILE or --mask-fraction"),
+    (TaskOptions(task="inpaint", mask_fraction=1.0), "mask_fraction must be in (0, 1)"),
+    (TaskOptions(task="superres"), "needs --factor K"),
+    (TaskOptions(task="denoise", noise=-1.0), "positive standard deviation"),
+])
+def test_bad_task_options_are_one_line_errors(options, message):
+    with pytest.raises(SinetuneError) as error:
+        options.validate()
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_task_section_round_trips_through_yaml():
+    config = RunConfig(task=TaskOptions(task="inpaint", mask_fraction=0.5, mask_pattern="boxes", seed=4))
+    data = yaml.safe_load(yaml.safe_dump(config_to_dict(config)))
+    assert data["task"]["mask_pattern"] == "boxes"
+    assert config_from_dict(data) == config
+    assert config_from_dict({"task": {"task": "denoise", "noise": 1}}).task.noise == 1.0  # an int where a float is
+    with pytest.raises(SinetuneError, match="unknown key.*'task'"):
+        config_from_dict({"task": {"sigma": 0.1}})
+
+
+def test_denoise_clean_psnr_is_written_and_correct(tmp_path):
+    signal = image_signal()
+    result = tiny_run(TaskOptions(task="denoise", noise=0.1, stop_factor=None), signal, out=tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    prediction = render_field(result.field, signal.grid_shape)
+    assert metrics["clean_psnr"] == pytest.approx(psnr(prediction, signal.values), abs=1e-6)
+    assert metrics["noise_sigma"] == 0.1 and metrics["noise_sigma_estimate"] == pytest.approx(0.1, rel=0.3)
+    noisy = prepare_task(result.config.task, signal).signal.values
+    assert metrics["train_psnr"] == pytest.approx(psnr(prediction, noisy), abs=1e-6)  # trained on the noisy input
+    assert (tmp_path / "run" / "input.png").is_file()
+    rerun = load_config(tmp_path / "run" / "config.yaml")
+    assert rerun.task == result.config.task  # the run's config reproduces the corruption
+
+
+def test_without_corruption_nothing_clean_is_scored():
+    result = tiny_run(TaskOptions(task="denoise"), steps=5)
+    assert result.metrics["task"] == "denoise" and result.metrics["clean_psnr"] is None
+    assert result.metrics["noise_sigma"] is None and result.metrics["noise_sigma_estimate"] > 0
+
+
+def test_inpaint_scores_inside_the_mask_and_never_trains_there():
+    signal = image_signal()
+    result = tiny_run(TaskOptions(task="inpaint", mask_fraction=0.5))
+    missing = prepare_task(result.config.task, signal).missing
+    assert result.heldout[missing].all()  # missing samples are in the not-trained mask
+    prediction = render_field(result.field, signal.grid_shape).reshape(-1, 3)
+    clean = signal.values.reshape(-1, 3)
+    assert result.metrics["missing_count"] == missing.sum() == 512
+    assert result.metrics["clean_psnr"] == pytest.approx(psnr(prediction[missing], clean[missing]), abs=1e-6)
+    assert result.metrics["clean_psnr_full"] == pytest.approx(psnr(prediction, clean), abs=1e-6)
+    assert result.metrics["heldout_psnr"] is None and result.metrics["heldout_count"] == 0
+    assert result.metrics["train_psnr"] == pytest.approx(psnr(prediction[~missing], clean[~missing]), abs=1e-6)
+
+
+def test_downsample_is_a_block_average_and_crops():
+    values = np.arange(36, dtype=np.float32).reshape(6, 6, 1)
+    assert downsample(values, 2)[0, 0, 0] == pytest.approx(np.mean([0, 1, 6, 7]))
+    assert crop_to_multiple(np.zeros((7, 9, 3)), 2).shape == (6, 8, 3)
+    with pytest.raises(SinetuneError, match="fewer than 2 samples"):
+        crop_to_multiple(np.zeros((7, 9, 3)), 4)
+
+
+@pytest.mark.parametrize("low_shape, factor", [((5, 7), 2), ((4, 4), 3), ((9,), 4)])
+def test_superres_coordinates_average_to_the_low_resolution_grid(low_shape, factor):
+    from sinetune.signals import grid_coordinates
+
+    (_, coords), = list(superres_coordinates(low_shape, factor, chunk=10 ** 6))
+    high = tuple(n * factor for n in low_shape)
+    grid = coords.numpy().reshape(*high, len(low_shape))
+    block_means = downsample(grid, factor)  # each block's centre is its low-resolution sample
+    assert np.allclose(block_means.reshape(-1, len(low_shape)), grid_coordinates(low_shape).numpy(), atol=1e-6)
+
+
+def test_superres_renders_at_k_times_and_scores_the_original(tmp_path):
+    signal = image_signal(24, 32)
+    result = tiny_run(TaskOptions(task="superres", factor=2), signal, out=tmp_path / "run")
+    assert result.signal.grid_shape == (12, 16)  # fitted at low resolution
+    with Image.open(tmp_path / "run" / "reconstruction_x2.png") as image:
+        assert image.size == (32, 24)
+    assert result.metrics["factor"] == 2 and np.isfinite(result.metrics["clean_psnr"])
+    assert result.config.signal.size == 32  # the run records the original's size
+
+
+def test_denoise_stop_rule_fires_and_is_recorded():
+    # a threshold far above any MSE: the rule stops at the first log step
+    result = tiny_run(TaskOptions(task="denoise", noise=0.1, stop_factor=1e4), steps=50)
+    assert result.metrics["stopped_early"] == "mse" and result.metrics["steps"] == 5
+    assert result.config.train.stop_mse == pytest.approx(1e4 * result.metrics["noise_sigma_estimate"] ** 2)
+    unbounded = tiny_run(TaskOptions(task="denoise", noise=0.1, stop_factor=None), steps=10)
+    assert unbounded.metrics["stopped_early"] is None and unbounded.metrics["steps"] == 10
+
+
+def test_audio_denoise_at_an_snr_and_a_gap(tmp_path):
+    rate = 8000
+    t = np.arange(2000) / rate
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, 0.5 * np.sin(2 * np.pi * 220 * t), rate)
+    signal = load_audio(path)
+    task = prepare_task(TaskOptions(task="denoise", snr=20.0), signal)
+    noise = task.signal.values - signal.values
+    assert 10 * np.log10(np.sum(signal.values ** 2) / np.sum(noise ** 2)) == pytest.approx(20.0, abs=0.3)
+    config = RunConfig(method="siren", options=SirenOptions(input_width=16, hidden_width=16, first_omega=300.0),
+                       train=TrainOptions(steps=5), holdout=0.0, device="cpu",
+                       task=TaskOptions(task="inpaint", mask_fraction=0.1, mask_pattern="boxes", box_size=0.05))
+    result = run(config, signal=signal)
+    missing = prepare_task(config.task, signal).missing
+    prediction = render_field(result.field, signal.grid_shape).reshape(-1, 1)
+    assert result.metrics["clean_psnr"] == pytest.approx(
+        psnr(prediction[missing], signal.values[missing], AUDIO_DATA_RANGE), abs=1e-6)
+
+
+def test_fit_cli_task_flags(tmp_path, capsys):
+    image = write_png(tmp_path / "smooth.png", smooth_rgb(32, 32))
+    code, out, _ = run_cli(capsys, "fit", image, "--method", "siren", "--set", "input_width=16", "--set",
+                           "hidden_width=16", "--task", "denoise", "--noise", "0.05", "--steps", "3", "--out",
+                           tmp_path / "run")
+    assert code == 0 and "denoise: clean PSNR" in out
+    assert load_config(tmp_path / "run" / "config.yaml").task == TaskOptions(task="denoise", noise=0.05)
+    code, _, err = run_cli(capsys, "fit", image, "--noise", "0.1", "--steps", "1", "--out", tmp_path / "other")
+    assert_one_line_error(code, err, "--noise does not apply to --task fit")
+
+
+def test_the_api_fit_default_is_unchanged(rgb_image):
+    result = fit(str(rgb_image), "tuner", size=None, options=TunerOptions(input_width=16, hidden_width=16,
+                                                                         band_fraction=0.3),
+                 train_options=TrainOptions(steps=2), device="cpu")
+    assert result.config.task == TaskOptions() and "clean_psnr" not in result.metrics
+
+
+def test_load_image_signal_helper_is_unused_by_tasks(rgb_image):
+    # tasks work on a loaded signal of any grid: an image loaded from a file goes through the same path
+    signal = load_image(rgb_image)
+    assert prepare_task(TaskOptions(task="superres", factor=4), signal).signal.grid_shape == (8, 8)
