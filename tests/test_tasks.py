@@ -228,7 +228,7 @@ def test_audio_denoise_at_an_snr_and_a_gap(tmp_path):
     task = prepare_task(TaskOptions(task="denoise", snr=20.0), signal)
     noise = task.signal.values - signal.values
     assert 10 * np.log10(np.sum(signal.values ** 2) / np.sum(noise ** 2)) == pytest.approx(20.0, abs=0.3)
-    config = RunConfig(method="siren", options=SirenOptions(input_width=16, hidden_width=16, first_omega=300.0),
+    config = RunConfig(method="siren", options=SirenOptions(input_width=16, hidden_width=16, first_omega=3000.0),
                        train=TrainOptions(steps=5), holdout=0.0, device="cpu",
                        task=TaskOptions(task="inpaint", mask_fraction=0.1, mask_pattern="boxes", box_size=0.05))
     result = run(config, signal=signal)
@@ -256,7 +256,7 @@ def test_the_api_fit_default_is_unchanged(rgb_image):
     assert result.config.task == TaskOptions() and "clean_psnr" not in result.metrics
 
 
-def test_load_image_signal_helper_is_unused_by_tasks(rgb_image):
-    # tasks work on a loaded signal of any grid: an image loaded from a file goes through the same path
+def test_superres_of_a_loaded_image_file(rgb_image):
+    # a loaded 32² file, downsampled ×4 to the 8² grid that is fitted
     signal = load_image(rgb_image)
     assert prepare_task(TaskOptions(task="superres", factor=4), signal).signal.grid_shape == (8, 8)
