@@ -42,7 +42,7 @@ from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these n
     write_run,
 )
 from .signals import DEFAULT_MAX_SIZE, Signal, holdout_mask, load_signal
-from .tasks import TaskInput, prepare_task, render_task, score_task
+from .tasks import TaskInput, TaskOptions, prepare_task, render_task, score_task
 from .train_state import checkpointing, fingerprint
 from .training import EVAL_CHUNK, TrainOptions, TrainResult, train
 
@@ -341,6 +341,7 @@ def fit(
     start: float | None = None,
     duration: float | None = None,
     samples: int | None = None,
+    task: TaskOptions | None = None,
 ) -> FitResult:
     """Fit a sinusoidal field to an image or a sound — the one-call Python entry point.
 
@@ -363,6 +364,8 @@ def fit(
         progress: report progress on stderr (see :func:`run`).
         start, duration, samples: audio crop (seconds, seconds, samples; see
             :func:`~sinetune.signals.load_audio`), ignored for images.
+        task: an inverse task (:class:`~sinetune.tasks.TaskOptions`: denoise, inpaint, superres),
+            e.g. ``TaskOptions(task="denoise", noise=0.1)`` → ``metrics["clean_psnr"]``; ``None``: fit.
 
     Example::
 
@@ -380,7 +383,8 @@ def fit(
                                      size=max(loaded.grid_shape) if loaded.kind != "audio" else None)
     config = RunConfig(signal=signal_config, method=method,
                        options=options if options is not None else registry_entry.options_type(),
-                       train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device)
+                       train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device,
+                       task=task or TaskOptions())
     return run(config, out=out, overwrite=overwrite, progress=progress, signal=loaded)
 
 
