@@ -129,7 +129,8 @@ def command_fit(args: argparse.Namespace) -> int:
         f"train PSNR {_num(metrics['train_psnr'])} dB, "
         + (f"held-out PSNR {_num(heldout)} dB, " if heldout is not None else "")
         + quality
-        + (f"; {metrics['task']}: clean PSNR {_num(metrics['clean_psnr'])} dB" if "clean_psnr" in metrics else ""))
+        + (f"; {metrics['task']}: clean PSNR {_num(metrics['clean_psnr'])} dB"
+           if metrics.get("clean_psnr") is not None else ""))
     if metrics["diverged"]:
         print(f"sinetune: warning: {metrics.get('divergence') or 'the fit diverged'}", file=sys.stderr)
     return 0

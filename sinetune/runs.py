@@ -42,7 +42,7 @@ from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these n
     write_run,
 )
 from .signals import DEFAULT_MAX_SIZE, Signal, holdout_mask, load_signal
-from .tasks import TaskInput, TaskOptions, prepare_task, render_task, score_task
+from .tasks import TaskInput, TaskOptions, describe_task, prepare_task, render_task, score_task
 from .train_state import checkpointing, fingerprint
 from .training import EVAL_CHUNK, TrainOptions, TrainResult, train
 
@@ -181,7 +181,7 @@ def derived_text(prepared: PreparedFit) -> str:
     what loading did to the size (:attr:`~sinetune.signals.Signal.sizing`), then the method's
     signal-derived options and the rule behind them (its ``explain``)."""
     explain = get_method(prepared.config.method).explain
-    parts = [prepared.signal.sizing,
+    parts = [prepared.signal.sizing, describe_task(prepared.task) if prepared.task is not None else "",
              explain(prepared.config.options, prepared.signal.grid_shape) if explain is not None else ""]
     return "; ".join(part for part in parts if part)
 

@@ -285,6 +285,25 @@ class TaskInput:
         return self.options.stop_factor * self.sigma_estimate ** 2
 
 
+def describe_task(task: TaskInput) -> str:
+    """One line on what the task did to the input (part of a run's ``derived:`` line)."""
+    options, shape = task.options, "×".join(map(str, task.signal.grid_shape))
+    given = "already corrupted input, nothing clean scored" if task.clean is None else f"corruption seed {options.seed}"
+    if options.task == "denoise":
+        added = f"Gaussian noise σ = {task.sigma:.4g} added, " if task.sigma is not None else ""
+        stop = f", stop at training MSE ≤ {task.stop_mse:.3g}" if task.stop_mse is not None else ""
+        return f"denoise: {added}σ̂ = {task.sigma_estimate:.4g} estimated from the input{stop} ({given})"
+    if options.task == "inpaint":
+        count = int(task.missing.sum())
+        how = f"mask {options.mask}" if options.mask is not None else f"{options.mask_pattern} mask"
+        return f"inpaint: {count} of {task.missing.size} samples missing ({how}; {given})"
+    if options.task == "superres":
+        source = f" block average of {'×'.join(map(str, task.clean.grid_shape))}" if task.clean is not None else ""
+        scored = "scored against the original" if task.clean is not None else "nothing clean scored"
+        return f"superres: fitting the {shape}{source}, rendered at ×{options.factor} ({scored})"
+    return ""
+
+
 def prepare_task(options: TaskOptions, signal: Signal) -> TaskInput:
     """Apply ``options`` to the loaded ``signal``: the corrupted signal to fit and the clean one."""
     options.validate()
@@ -363,5 +382,5 @@ def score_task(task: TaskInput, answer: np.ndarray) -> dict[str, object]:
 
 
 __all__ = ["MASK_PATTERNS", "TASKS", "TaskInput", "TaskOptions", "add_noise", "box_mask", "check_mask",
-           "crop_to_multiple", "downsample", "estimate_noise_sigma", "prepare_task", "random_mask", "read_mask",
-           "render_task", "score_task", "sigma_for_snr", "superres_coordinates"]
+           "crop_to_multiple", "describe_task", "downsample", "estimate_noise_sigma", "prepare_task", "random_mask",
+           "read_mask", "render_task", "score_task", "sigma_for_snr", "superres_coordinates"]

@@ -249,11 +249,14 @@ def test_fit_cli_task_flags(tmp_path, capsys):
     assert_one_line_error(code, err, "--noise does not apply to --task fit")
 
 
-def test_the_api_fit_default_is_unchanged(rgb_image):
+def test_the_api_fit_takes_a_task_and_defaults_to_none(rgb_image):
     result = fit(str(rgb_image), "tuner", size=None, options=TunerOptions(input_width=16, hidden_width=16,
                                                                          band_fraction=0.3),
                  train_options=TrainOptions(steps=2), device="cpu")
     assert result.config.task == TaskOptions() and "clean_psnr" not in result.metrics
+    task = TaskOptions(task="superres", factor=2)
+    result = fit(str(rgb_image), "siren", options=SMALL, train_options=TrainOptions(steps=2), device="cpu", task=task)
+    assert result.config.task == task and result.signal.grid_shape == (16, 16) and "clean_psnr" in result.metrics
 
 
 def test_superres_of_a_loaded_image_file(rgb_image):
