@@ -162,7 +162,8 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     else:
         signal_config = replace(config.signal, path=signal_path, size=max(signal.grid_shape))
     stop_mse = config.train.stop_mse if config.train.stop_mse is not None else (task.stop_mse if task else None)
-    config = replace(config, options=built.options, signal=signal_config,
+    task_config = replace(config.task, mask=str(Path(config.task.mask).resolve())) if config.task.mask else config.task
+    config = replace(config, options=built.options, signal=signal_config, task=task_config,
                      train=replace(config.train, lr=config.train.lr or method.default_lr, stop_mse=stop_mse))
     built.field.to(device)
     mask = holdout_mask(math.prod(fitted_signal.grid_shape), config.holdout,

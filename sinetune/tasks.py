@@ -333,7 +333,8 @@ def prepare_task(options: TaskOptions, signal: Signal) -> TaskInput:
     if clean is None:
         return TaskInput(options, signal)
     cropped = replace(signal, values=np.ascontiguousarray(crop_to_multiple(signal.values, factor)))
-    low = replace(signal, values=downsample(cropped.values, factor))
+    rate = round(signal.sample_rate / factor) if signal.sample_rate else None  # audio: k times fewer samples
+    low = replace(signal, values=downsample(cropped.values, factor), sample_rate=rate)
     return TaskInput(options, low, cropped)
 
 

@@ -95,6 +95,8 @@ def test_read_mask_png_and_npy(tmp_path):
     np.save(tmp_path / "mask.npy", mask)
     assert np.array_equal(read_mask(png, (6, 8)), mask)
     assert np.array_equal(read_mask(tmp_path / "mask.npy", (6, 8)), mask)
+    assert np.array_equal(read_mask(write_png(tmp_path / "rgb.png", np.repeat((mask * 255).astype(np.uint8)[..., None],
+                                                                         3, axis=-1)), (6, 8)), mask)
     with pytest.raises(SinetuneError, match="has shape 6×8"):
         read_mask(png, (8, 6))
     with pytest.raises(SinetuneError, match="no such mask"):
@@ -228,6 +230,8 @@ def test_audio_denoise_at_an_snr_and_a_gap(tmp_path):
     task = prepare_task(TaskOptions(task="denoise", snr=20.0), signal)
     noise = task.signal.values - signal.values
     assert 10 * np.log10(np.sum(signal.values ** 2) / np.sum(noise ** 2)) == pytest.approx(20.0, abs=0.3)
+    low = prepare_task(TaskOptions(task="superres", factor=2), signal).signal
+    assert low.grid_shape == (1000,) and low.sample_rate == rate // 2  # the same clip at half the rate
     config = RunConfig(method="siren", options=SirenOptions(input_width=16, hidden_width=16, first_omega=3000.0),
                        train=TrainOptions(steps=5), holdout=0.0, device="cpu",
                        task=TaskOptions(task="inpaint", mask_fraction=0.1, mask_pattern="boxes", box_size=0.05))
