@@ -16,10 +16,12 @@ corruption seed 0, scored as ``clean_psnr`` against the clean signal):
   * ``superres``: ×2 and ×4 (block average of the 256² image), rendered at 256²; baselines bicubic
     and Lanczos.
 
-* Audio (denoise and inpaint; ``--clips``, default ``bach``; ``--clips ''`` for none): the first
-  ``seconds`` of the clip, peak-normalised; the ``audio`` benchmark's shape (SIREN²'s: width
-  ``audio_width``, 3 hidden sine layers; SIREN at first ω 3000). Denoise at 20 dB SNR (same stop
-  rule); inpaint: gaps (boxes of at most 1% of the clip, ≥ a quarter of that) covering 10%.
+* Audio (denoise and inpaint; ``--clips``, default ``bach``; ``--clips ''`` for none): ``seconds``
+  of the clip from :data:`AUDIO_START` (1 s: ``bach`` opens with 0.25 s of near-silence, whose
+  dither the peak normalisation would blow up to full scale), peak-normalised; the ``audio``
+  benchmark's shape (SIREN²'s: width ``audio_width``, 3 hidden sine layers; SIREN at first ω 3000).
+  Denoise at 20 dB SNR (same stop rule); inpaint: gaps (boxes of at most 1% of the clip, ≥ a quarter
+  of that) covering 10%.
 
 TUNER's input width is capped at the distinct frequencies its default band holds on the fitted
 grid (:func:`tuner_input_width`: a 32² low-resolution grid holds 24 below band-limit 3).
@@ -54,6 +56,8 @@ from .kodak import _find_images
 from .report import BenchReport, as_json_row, fresh_dir, mean, number, write_report
 
 IMAGES = ("03", "19", "23")
+#: Where the audio crop starts, in seconds.
+AUDIO_START = 1.0
 METHODS = ("tuner", "siren", "siren2", "finer")
 #: Each benchmark's settings: ``(label, task options, audio?)``.
 SETTINGS: dict[str, tuple[tuple[str, TaskOptions, bool], ...]] = {
@@ -82,8 +86,9 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
     overrides = overrides or {}
     root = Path(data_dir) if data_dir is not None else None
     settings = SETTINGS[name]
+    image_names = list(IMAGES) if images is None else images  # [] (--images ''): no images
     image_paths = _find_images(benchmark_data(root / "kodak" if root else None, "kodak", f"bench {name}",
-                                              "the Kodak images kodimNN.png"), list(images or IMAGES))
+                                              "the Kodak images kodimNN.png"), image_names) if image_names else []
     clip_names = ["bach"] if clips is None else clips
     audio = [s for s in settings if s[2]]
     clip_paths = _find_clips(benchmark_data(root / "audio" if root else None, "audio", f"bench {name}",
@@ -111,7 +116,7 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
         raise SinetuneError(f"{out_dir / 'results.json'} already exists; choose another --out")
     report = BenchReport(out_dir=out_dir)
     header = {"benchmark": name, "steps": steps, "size": size, "width": width, "audio_width": audio_width,
-              "seconds": seconds, "seed": seed, "holdout": 0.0, "device": str(torch_device),
+              "seconds": seconds, "audio_start": AUDIO_START, "seed": seed, "holdout": 0.0, "device": str(torch_device),
               "torch": torch.__version__, "threads": torch.get_num_threads(), "overrides": overrides,
               "settings": {label: dict(vars(task)) for label, task, _ in settings}}
     say = as_progress(progress)
@@ -119,7 +124,7 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
     items += [(label, task, True, path) for label, task, is_audio in settings if is_audio for path in clip_paths]
     columns: list[str] = list(methods)
     for index, (label, task, is_audio, path) in enumerate(items, 1):
-        signal = load_audio(path, duration=seconds) if is_audio else load_image(path, size)
+        signal = load_audio(path, start=AUDIO_START, duration=seconds) if is_audio else load_image(path, size)
         task_input = prepare_task(task, signal)
         item = f"{path.stem} {label}"
         input_psnr = score_task(task_input, task_input.signal.values)["clean_psnr"] if task.task != "superres" else None
@@ -173,7 +178,8 @@ def _write(report: BenchReport, header: dict[str, Any], columns: list[str], out_
                 setting_means.setdefault(label, {})[method] = {
                     key: mean([row.get(key) for row in rows]) for key in ("clean_psnr", "clean_ssim", "steps_run")}
     title = (f"{header['benchmark']}: at most {header['steps']} steps, images {header['size']}² width "
-             f"{header['width']} (1 hidden layer), audio first {header['seconds']:g} s width {header['audio_width']} "
+             f"{header['width']} (1 hidden layer), audio {header['seconds']:g} s from {header['audio_start']:g} s, "
+             f"width {header['audio_width']} "
              f"(3 hidden layers), full batch, no held-out samples, device {header['device']}, torch "
              f"{header['torch']}, {header['threads']} threads")
     write_report(report, {**header, "setting_means": setting_means}, columns, out_dir, "item", COLUMNS, title)
@@ -219,4 +225,4 @@ def run_superres(data_dir: Path | None = None, images: list[str] | None = None, 
                         overrides, progress, seed)
 
 
-__all__ = ["IMAGES", "METHODS", "SETTINGS", "run_denoise", "run_inpaint", "run_superres"]
+__all__ = ["AUDIO_START", "IMAGES", "METHODS", "SETTINGS", "run_denoise", "run_inpaint", "run_superres"]
