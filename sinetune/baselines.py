@@ -8,7 +8,7 @@ its parameters from the corrupted input alone — never from the clean target �
   BayesShrink), BM3D (:func:`bm3d_denoise`, images; the optional ``bm3d`` package);
 * inpaint: bi-harmonic inpainting (:func:`biharmonic_inpaint`);
 * superres: bicubic and Lanczos upsampling (:func:`upsample`; Pillow for images, a cubic spline for
-  other grids), which sample the ``k×`` grid where :func:`sinetune.tasks.superres_coordinates` does.
+  other grids), which sample the ``k×`` grid where :func:`sinetune.corruptions.superres_coordinates` does.
 
 :data:`BASELINES` maps each task to its baselines' names; :func:`run_baseline` runs one on a
 :class:`~sinetune.tasks.TaskInput`, so a baseline is scored exactly like a field
@@ -21,8 +21,9 @@ from typing import Callable
 
 import numpy as np
 
+from .corruptions import estimate_noise_sigma
 from .errors import SinetuneError
-from .tasks import TaskInput, estimate_noise_sigma
+from .tasks import TaskInput
 
 #: Weights :func:`tv_denoise_oracle` tries, as multiples of σ̂.
 TV_ORACLE_SCALES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
@@ -30,7 +31,7 @@ TV_ORACLE_SCALES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 
 def tv_denoise(noisy: np.ndarray, sigma: float | None = None) -> np.ndarray:
     """Total-variation denoising (``skimage.restoration.denoise_tv_chambolle``, Chambolle 2004) with
-    the weight ``λ = σ̂`` (``sigma``, else :func:`~sinetune.tasks.estimate_noise_sigma` of ``noisy``):
+    the weight ``λ = σ̂`` (``sigma``, else :func:`~sinetune.corruptions.estimate_noise_sigma` of ``noisy``):
     a fixed rule, the same for every input."""
     from skimage.restoration import denoise_tv_chambolle
 

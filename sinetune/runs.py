@@ -42,7 +42,7 @@ from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these n
     write_run,
 )
 from .signals import DEFAULT_MAX_SIZE, Signal, holdout_mask, load_signal
-from .tasks import TaskInput, TaskOptions, describe_task, prepare_task, render_task, score_task
+from .tasks import TaskInput, TaskOptions, describe_task, prepare_task, render_task, score_task, write_task_files
 from .train_state import checkpointing, fingerprint
 from .training import EVAL_CHUNK, TrainOptions, TrainResult, train
 
@@ -245,28 +245,6 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | Pend
 
         result.run_dir, result.paths = commit_run(run_dir, write)
     return result
-
-
-def write_task_files(run_dir: Path, task: TaskInput, answer: np.ndarray) -> dict[str, Path]:
-    """A task's extra files in its run directory: the corrupted input it fitted (``input.png`` /
-    ``input.wav``) and, for superres, the ``k×`` render (``reconstruction_xK.png`` / ``.wav`` at ``k``
-    times the rate); other grids as ``.npy``."""
-    signal, paths = task.signal, {}
-    items = [("input", signal.values, signal.sample_rate)]
-    if task.options.task == "superres":
-        rate = signal.sample_rate * task.options.factor if signal.sample_rate else None
-        items.append((f"reconstruction_x{task.options.factor}", answer, rate))
-    for name, values, rate in items:
-        if signal.kind == "audio":
-            paths[name] = run_dir / f"{name}.wav"
-            save_audio(values, paths[name], rate, signal.scale)
-        elif signal.dim == 2:
-            paths[name] = run_dir / f"{name}.png"
-            save_image(values, paths[name])
-        else:
-            paths[name] = run_dir / f"{name}.npy"
-            np.save(paths[name], values)
-    return paths
 
 
 def run(

@@ -9,15 +9,15 @@ field against the clean signal as ``clean_psnr`` in ``metrics.json``:
   whole grid. Training stops by the *discrepancy principle* (Morozov): once the training MSE falls
   to ``stop_factor · σ̂²`` — the field explains the data down to the noise level, any further
   decrease fits noise — where ``σ̂`` is estimated from the noisy input alone
-  (:func:`estimate_noise_sigma`, wavelet MAD), never from the clean target.
+  (:func:`~sinetune.corruptions.estimate_noise_sigma`, wavelet MAD), never from the clean target.
 * ``inpaint``: a boolean mask of *missing* samples (``--mask FILE``, or ``--mask-fraction F`` drawn
   as random samples or as boxes — image rectangles, audio gaps — :data:`MASK_PATTERNS`). The fit
   never sees them (they join the run's held-out mask; :attr:`sinetune.runs.PreparedFit.missing`);
   ``clean_psnr`` is over the missing samples only, ``clean_psnr_full`` over the whole grid.
 * ``superres``: the clean grid cropped to a multiple of ``k`` per axis and block-averaged by ``k``
-  (area / box filter, anti-aliased: :func:`downsample`); the field fits the low-resolution grid and
-  is rendered at ``k×`` at the high-resolution sample positions (:func:`superres_coordinates`);
-  ``clean_psnr`` is against the (cropped) original.
+  (area / box filter, anti-aliased: :func:`~sinetune.corruptions.downsample`); the field fits the
+  low-resolution grid and is rendered at ``k×`` at the high-resolution sample positions
+  (:func:`~sinetune.corruptions.superres_coordinates`); ``clean_psnr`` is against the (cropped) original.
 
 Without ``noise``/``snr``, ``mask``/``mask_fraction`` or ``factor`` (or with ``corrupted``), the input
 is taken as already corrupted and nothing clean is scored. Everything here works on any
@@ -34,9 +34,21 @@ from typing import Literal
 import numpy as np
 import torch
 
+from .corruptions import (
+    add_noise,
+    box_mask,
+    check_mask,
+    crop_to_multiple,
+    downsample,
+    estimate_noise_sigma,
+    random_mask,
+    read_mask,
+    sigma_for_snr,
+    superres_coordinates,
+)
 from .errors import SinetuneError
 from .metrics import AUDIO_DATA_RANGE, psnr, ssim
-from .signals import EVAL_CHUNK, Signal, grid_coordinate_chunks
+from .signals import EVAL_CHUNK, Signal
 
 TASKS = ("fit", "denoise", "inpaint", "superres")
 MASK_PATTERNS = ("random", "boxes")
@@ -130,129 +142,6 @@ class TaskOptions:
             self.task != "denoise" or self.noise is not None or self.snr is not None)
 
 
-# --- corruptions (explicit generators, any grid) -------------------------------------------------
-
-
-def add_noise(values: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """``values + σ·z``, ``z ~ N(0, 1)`` i.i.d. per sample and channel, float32, not clipped."""
-    return (values + sigma * rng.standard_normal(values.shape)).astype(np.float32)
-
-
-def sigma_for_snr(values: np.ndarray, snr_db: float) -> float:
-    """The noise σ whose white Gaussian noise has ``snr_db`` dB against ``values``:
-    ``σ = rms(x) · 10^(−snr/20)`` (so ``10 log10(Σx² / E Σn²) = snr``)."""
-    return float(np.sqrt(np.mean(np.square(values, dtype=np.float64))) * 10.0 ** (-snr_db / 20.0))
-
-
-def random_mask(grid_shape: tuple[int, ...], fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Boolean ``grid_shape`` mask with exactly ``round(fraction · N)`` samples ``True`` (missing)."""
-    count = math.prod(grid_shape)
-    mask = np.zeros(count, dtype=bool)
-    mask[rng.permutation(count)[: int(round(fraction * count))]] = True
-    return mask.reshape(grid_shape)
-
-
-def box_mask(grid_shape: tuple[int, ...], fraction: float, rng: np.random.Generator,
-             box_size: float = 0.1) -> np.ndarray:
-    """Boolean ``grid_shape`` mask of axis-aligned boxes drawn until at least ``fraction`` is covered.
-
-    Each box has, per axis ``a``, a side uniform in ``[s_a / 4, s_a]`` samples with
-    ``s_a = max(1, round(box_size · n_a))``, at a uniform position inside the grid (images:
-    rectangles; audio: gaps; volumes: cuboids).
-    """
-    mask = np.zeros(grid_shape, dtype=bool)
-    target = fraction * mask.size
-    largest = [max(1, round(box_size * n)) for n in grid_shape]
-    while mask.sum() < target:
-        box = []
-        for n, side in zip(grid_shape, largest):
-            length = int(rng.integers(max(1, side // 4), side + 1))
-            start = int(rng.integers(0, n - length + 1))
-            box.append(slice(start, start + length))
-        mask[tuple(box)] = True
-    return mask
-
-
-def read_mask(path: str | Path, grid_shape: tuple[int, ...]) -> np.ndarray:
-    """The boolean ``grid_shape`` mask in ``path`` (non-zero = missing): a ``.npy`` array of that
-    shape, or an image file (PNG, …; any channel non-zero) of the signal's size."""
-    path = Path(path)
-    if not path.is_file():
-        raise SinetuneError(f"no such mask file: {path}")
-    try:
-        if path.suffix.lower() == ".npy":
-            array = np.asarray(np.load(path, allow_pickle=False))
-        else:
-            from PIL import Image
-
-            with Image.open(path) as image:
-                array = np.asarray(image.convert("RGB") if image.mode not in ("L", "1", "RGB") else image)
-            if array.ndim == 3:
-                array = array.any(axis=-1)
-    except (OSError, ValueError) as error:
-        raise SinetuneError(f"cannot read mask {path}: {str(error).splitlines()[0] if str(error) else error}") from None
-    if array.shape != tuple(grid_shape):
-        raise SinetuneError(f"mask {path} has shape {'×'.join(map(str, array.shape))}, the signal's grid is "
-                            f"{'×'.join(map(str, grid_shape))}")
-    return array != 0
-
-
-def check_mask(missing: np.ndarray) -> None:
-    """A mask that marks nothing or everything missing is a one-line :class:`SinetuneError`."""
-    count = int(missing.sum())
-    if count == 0:
-        raise SinetuneError("the inpainting mask marks no sample missing: nothing to inpaint")
-    if count == missing.size:
-        raise SinetuneError(f"the inpainting mask marks all {missing.size} samples missing: nothing left to fit")
-
-
-def downsample(values: np.ndarray, factor: int) -> np.ndarray:
-    """Block-average ``grid_shape + (C,)`` values by ``factor`` along every grid axis (area filter).
-
-    The grid must be a multiple of ``factor`` per axis (:func:`crop_to_multiple`); returns
-    ``(n_1/k, …, n_d/k, C)`` float32 (``skimage.transform.downscale_local_mean``).
-    """
-    from skimage.transform import downscale_local_mean
-
-    if any(n % factor for n in values.shape[:-1]):
-        raise SinetuneError(f"grid {values.shape[:-1]} is not a multiple of the factor {factor}")
-    return downscale_local_mean(values, (factor,) * (values.ndim - 1) + (1,)).astype(np.float32)
-
-
-def crop_to_multiple(values: np.ndarray, factor: int) -> np.ndarray:
-    """``values`` with every grid axis cropped (at its end) to a multiple of ``factor``; at least
-    2 low-resolution samples must remain per axis."""
-    shape = [n - n % factor for n in values.shape[:-1]]
-    if min(shape) // factor < 2:
-        raise SinetuneError(f"factor {factor} leaves fewer than 2 samples along an axis of the "
-                            f"{'×'.join(map(str, values.shape[:-1]))} grid")
-    return values[tuple(slice(0, n) for n in shape)]
-
-
-def superres_coordinates(low_shape: tuple[int, ...], factor: int, chunk: int = EVAL_CHUNK):
-    """Chunks ``(start, coords)`` of the ``factor×`` grid's sample positions in the low-resolution
-    field's coordinates.
-
-    The low-resolution sample ``i`` (coordinate ``−1 + 2i/(n − 1)``) averages the high-resolution
-    samples ``ik … ik + k − 1``, so high-resolution sample ``j`` lies at low-resolution index
-    ``(j − (k − 1)/2)/k``: the ``kn`` positions span ``±(1 + (k − 1)/(k(n − 1)))`` per axis — a
-    little beyond [-1, 1]. Column order as :func:`~sinetune.signals.grid_coordinates`.
-    """
-    high = tuple(n * factor for n in low_shape)
-    scale = torch.tensor([1.0 + (factor - 1) / (factor * (n - 1)) for n in reversed(low_shape)])
-    for start, coords in grid_coordinate_chunks(high, (-1.0, 1.0), chunk):
-        yield start, coords * scale
-
-
-def estimate_noise_sigma(values: np.ndarray) -> float:
-    """σ̂ of additive white Gaussian noise in ``grid_shape + (C,)`` values, from them alone:
-    ``skimage.restoration.estimate_sigma`` (median absolute deviation of the finest wavelet
-    detail coefficients / 0.6745, Donoho & Johnstone), averaged over channels."""
-    from skimage.restoration import estimate_sigma
-
-    return float(estimate_sigma(np.asarray(values, dtype=np.float64), channel_axis=-1, average_sigmas=True))
-
-
 # --- a task applied to a signal -----------------------------------------------------------------
 
 
@@ -267,7 +156,7 @@ class TaskInput:
         missing: inpaint: boolean mask over the flattened samples of ``signal``, ``True`` = missing
             (never trained); ``None`` otherwise.
         sigma: denoise: the σ of the added noise (``None`` for an already noisy input).
-        sigma_estimate: denoise: σ̂ estimated from the noisy input (:func:`estimate_noise_sigma`).
+        sigma_estimate: denoise: σ̂ estimated from the noisy input (:func:`~sinetune.corruptions.estimate_noise_sigma`).
     """
 
     options: TaskOptions
@@ -341,7 +230,7 @@ def prepare_task(options: TaskOptions, signal: Signal) -> TaskInput:
 def render_task(field: torch.nn.Module, task: TaskInput, prediction: np.ndarray,
                 chunk: int = EVAL_CHUNK) -> np.ndarray:
     """The field's answer to the task: superres: the ``factor×`` render (``grid_shape·k + (C,)``,
-    :func:`superres_coordinates`); otherwise ``prediction`` (the render on the fitted grid)."""
+    :func:`~sinetune.corruptions.superres_coordinates`); otherwise ``prediction`` (the render on the fitted grid)."""
     if task.options.task != "superres":
         return prediction
     low = task.signal.grid_shape
@@ -382,6 +271,29 @@ def score_task(task: TaskInput, answer: np.ndarray) -> dict[str, object]:
     return metrics
 
 
-__all__ = ["MASK_PATTERNS", "TASKS", "TaskInput", "TaskOptions", "add_noise", "box_mask", "check_mask",
-           "crop_to_multiple", "describe_task", "downsample", "estimate_noise_sigma", "prepare_task", "random_mask",
-           "read_mask", "render_task", "score_task", "sigma_for_snr", "superres_coordinates"]
+def write_task_files(run_dir: Path, task: TaskInput, answer: np.ndarray) -> dict[str, Path]:
+    """A task's extra files in its run directory: the corrupted input it fitted (``input.png`` /
+    ``input.wav``) and, for superres, the ``k×`` render (``reconstruction_xK.png`` / ``.wav`` at ``k``
+    times the rate); other grids as ``.npy``."""
+    from .render import save_audio, save_image
+
+    signal, paths = task.signal, {}
+    items = [("input", signal.values, signal.sample_rate)]
+    if task.options.task == "superres":
+        rate = signal.sample_rate * task.options.factor if signal.sample_rate else None
+        items.append((f"reconstruction_x{task.options.factor}", answer, rate))
+    for name, values, rate in items:
+        if signal.kind == "audio":
+            paths[name] = run_dir / f"{name}.wav"
+            save_audio(values, paths[name], rate, signal.scale)
+        elif signal.dim == 2:
+            paths[name] = run_dir / f"{name}.png"
+            save_image(values, paths[name])
+        else:
+            paths[name] = run_dir / f"{name}.npy"
+            np.save(paths[name], values)
+    return paths
+
+
+__all__ = ["MASK_PATTERNS", "TASKS", "TaskInput", "TaskOptions", "describe_task", "prepare_task", "render_task",
+           "score_task", "write_task_files"]

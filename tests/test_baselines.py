@@ -18,10 +18,11 @@ from sinetune.baselines import (
     upsample,
     wavelet_denoise,
 )
+from sinetune.corruptions import downsample
 from sinetune.errors import SinetuneError
 from sinetune.metrics import psnr
 from sinetune.signals import Signal
-from sinetune.tasks import TaskOptions, downsample, prepare_task, score_task
+from sinetune.tasks import TaskOptions, prepare_task, score_task
 
 
 def smooth(height: int = 48, width: int = 48) -> np.ndarray:
