@@ -161,7 +161,8 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
         signal_config = replace(config.signal, path=signal_path, size=None)
     else:
         signal_config = replace(config.signal, path=signal_path, size=max(signal.grid_shape))
-    stop_mse = config.train.stop_mse if config.train.stop_mse is not None else (task.stop_mse if task else None)
+    # denoise: the discrepancy threshold is derived again from the input every run (a saved value never goes stale)
+    stop_mse = task.stop_mse if task is not None and task.stop_mse is not None else config.train.stop_mse
     task_config = replace(config.task, mask=str(Path(config.task.mask).resolve())) if config.task.mask else config.task
     config = replace(config, options=built.options, signal=signal_config, task=task_config,
                      train=replace(config.train, lr=config.train.lr or method.default_lr, stop_mse=stop_mse))

@@ -53,8 +53,9 @@ class TrainOptions:
             the best earlier logged loss by less than a relative ``plateau_tolerance``. ``None``: never.
         plateau_tolerance: relative improvement that still counts as progress (default 1e-3).
         stop_mse: stop early once the training MSE at a log step falls to this value or below
-            (the denoising discrepancy rule: a noisy input's estimated noise variance, which
-            ``task: denoise`` fills in, :mod:`sinetune.tasks`). ``None``: never.
+            (the denoising discrepancy rule: a noisy input's estimated noise variance; ``task:
+            denoise`` with a ``stop_factor`` sets it from the input on every run, :mod:`sinetune.tasks`).
+            ``None``: never.
         cache_encoding: with a full batch, compute the frozen part of a TUNER encoding
             (``sin/cos(Ωx)``, :meth:`sinetune.models.SinusoidalField.prepare`) once instead of every
             step — equal results up to float rounding; costs ``2 n_0`` floats per sample.

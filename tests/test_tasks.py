@@ -147,6 +147,9 @@ def test_denoise_stop_rule_fires_and_is_recorded():
     result = tiny_run(TaskOptions(task="denoise", noise=0.1, stop_factor=1e4), steps=50)
     assert result.metrics["stopped_early"] == "mse" and result.metrics["steps"] == 5
     assert result.config.train.stop_mse == pytest.approx(1e4 * result.metrics["noise_sigma_estimate"] ** 2)
+    stale = replace(result.config, task=replace(result.config.task, stop_factor=2.0))  # a saved config, re-run
+    again = run(stale, signal=image_signal())
+    assert again.config.train.stop_mse == pytest.approx(2.0 * again.metrics["noise_sigma_estimate"] ** 2)
     unbounded = tiny_run(TaskOptions(task="denoise", noise=0.1, stop_factor=None), steps=10)
     assert unbounded.metrics["stopped_early"] is None and unbounded.metrics["steps"] == 10
 
