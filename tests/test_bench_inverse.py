@@ -45,6 +45,7 @@ def test_bench_runs_fields_and_baselines_on_the_same_input(data, tmp_path, name)
 def test_tuner_input_width_is_capped_on_small_grids():
     assert tuner_input_width((256, 256), 256) == 256
     assert tuner_input_width((32, 32), 128) == 24
+    assert tuner_input_width((128, 128), 128, band_fraction=0.1) == 84
 
 
 def test_bench_refuses_existing_results(data, tmp_path, capsys):

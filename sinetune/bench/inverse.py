@@ -100,9 +100,10 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
                        **PROTOCOL_OPTIONS.get(method, {})}
         else:
             options = {"input_width": width, "hidden_width": width, "hidden_layers": 1}
-        if method == "tuner":  # a low-resolution grid's band holds fewer distinct frequencies
-            options["input_width"] = tuner_input_width(grid_shape, options["input_width"])
         options.update(overrides.get(method, {}))
+        if method == "tuner" and "input_width" not in overrides.get(method, {}):  # a small band: fewer frequencies
+            options["input_width"] = tuner_input_width(grid_shape, options["input_width"],
+                                                       options.get("band_fraction"))
         config = config_from_dict({"method": method, "options": options, "train": {"steps": steps},
                                    "seed": seed, "holdout": 0.0, "device": device})
         return replace(config, task=task)
@@ -157,14 +158,16 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
     return report
 
 
-def tuner_input_width(grid_shape: tuple[int, ...], width: int) -> int:
-    """``width``, capped at the distinct input frequencies TUNER's default band holds on ``grid_shape``
-    (:func:`sinetune.spectral.max_input_width`; a 32² grid's band-limit 3 holds 24)."""
+def tuner_input_width(grid_shape: tuple[int, ...], width: int, band_fraction: float | None = None) -> int:
+    """``width``, capped at the distinct input frequencies TUNER's band (``band_fraction``, default
+    TUNER's) holds on ``grid_shape`` (:func:`sinetune.spectral.max_input_width`; a 32² grid's
+    band-limit 3 holds 24)."""
     from ..methods import TunerOptions
     from ..spectral import max_input_width, resolution_defaults
 
     defaults = TunerOptions()
-    band = resolution_defaults(grid_shape, defaults.period, width, defaults.band_fraction, defaults.low_fraction)
+    band = resolution_defaults(grid_shape, defaults.period, width, band_fraction or defaults.band_fraction,
+                               defaults.low_fraction)
     return min(width, max_input_width(band.band_limit, len(grid_shape)))
 
 
