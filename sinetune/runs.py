@@ -238,11 +238,9 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | Pend
     if run_dir is not None:
         target = run_dir.target if isinstance(run_dir, PendingRun) else run_dir
         report.stage(f"writing {target} (weights, log, figures)")
-        def write(directory: Path) -> dict[str, Path]:
-            paths = write_run(directory, result, prediction, gradient, str(target))
-            if prepared.task is not None:
-                paths.update(write_task_files(directory, prepared.task, answer))
-            return paths
+        def write(directory: Path) -> dict[str, Path]:  # the task's files first: report.html shows them
+            paths = write_task_files(directory, prepared.task, answer) if prepared.task is not None else {}
+            return {**paths, **write_run(directory, result, prediction, gradient, str(target))}
 
         result.run_dir, result.paths = commit_run(run_dir, write)
     return result

@@ -138,6 +138,7 @@ def test_superres_renders_at_k_times_and_scores_the_original(tmp_path):
     assert result.signal.grid_shape == (12, 16)  # fitted at low resolution
     with Image.open(tmp_path / "run" / "reconstruction_x2.png") as image:
         assert image.size == (32, 24)
+    assert "reconstruction_x2.png" in (tmp_path / "run" / "report.html").read_text()
     assert result.metrics["factor"] == 2 and np.isfinite(result.metrics["clean_psnr"])
     assert result.config.signal.size == 32  # the run records the original's size
 
