@@ -171,6 +171,8 @@ def command_fit_many(args: argparse.Namespace) -> int:
     crop = {"start": config.signal.start, "duration": config.signal.duration, "samples": config.signal.samples}
     if config.signal.path != SignalConfig().path:
         raise SinetuneError("fit-many takes its signals as arguments, not signal.path")
+    if config.task.task != "fit":
+        raise SinetuneError("fit-many fits signals as they are; run an inverse task with sinetune fit --task")
     paths = find_signals(args.sources)
     out = args.out if args.out is not None else default_run_dir(Path("runs"), "many", config.method)
     if args.cluster is not None:

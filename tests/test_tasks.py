@@ -185,6 +185,8 @@ def test_fit_cli_task_flags(tmp_path, capsys):
     assert load_config(tmp_path / "run" / "config.yaml").task == TaskOptions(task="denoise", noise=0.05)
     code, _, err = run_cli(capsys, "fit", image, "--noise", "0.1", "--steps", "1", "--out", tmp_path / "other")
     assert_one_line_error(code, err, "--noise does not apply to --task fit")
+    code, _, err = run_cli(capsys, "fit-many", image, "--set", "task.task=denoise", "--steps", "1")
+    assert_one_line_error(code, err, "fit-many fits signals as they are")
 
 
 def test_the_api_fit_takes_a_task_and_defaults_to_none(rgb_image):
