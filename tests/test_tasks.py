@@ -203,3 +203,17 @@ def test_superres_of_a_loaded_image_file(rgb_image):
     # a loaded 32² file, downsampled ×4 to the 8² grid that is fitted
     signal = load_image(rgb_image)
     assert prepare_task(TaskOptions(task="superres", factor=4), signal).signal.grid_shape == (8, 8)
+
+
+def test_an_already_corrupted_input_is_fitted_as_it_is(tmp_path):
+    signal = image_signal(16, 16)
+    mask = np.zeros((16, 16), dtype=bool)
+    mask[4:8, 4:8] = True
+    np.save(tmp_path / "holes.npy", mask)
+    task = prepare_task(TaskOptions(task="inpaint", mask=str(tmp_path / "holes.npy"), corrupted=True), signal)
+    assert task.clean is None and task.missing.sum() == 16
+    assert np.array_equal(task.signal.values.reshape(-1, 3)[~task.missing], signal.values.reshape(-1, 3)[~mask.ravel()])
+    low = prepare_task(TaskOptions(task="superres", factor=2, corrupted=True), signal)
+    assert low.clean is None and low.signal.grid_shape == (16, 16)  # the input is the low-resolution grid
+    with pytest.raises(SinetuneError, match="takes no --noise"):
+        TaskOptions(task="denoise", noise=0.1, corrupted=True).validate()
