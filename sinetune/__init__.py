@@ -16,10 +16,11 @@ from .many import fit_many  # noqa: E402
 from .methods import METHODS, SirenOptions, TunerOptions, build_field  # noqa: E402
 from .runs import FitResult, fit, load_run, render_run, run  # noqa: E402
 from .signals import Signal, load_audio, load_image, load_signal  # noqa: E402
+from .tasks import TaskOptions  # noqa: E402
 from .training import TrainOptions  # noqa: E402
 
 __all__ = [
     "METHODS", "FitResult", "RunConfig", "SignalConfig", "Signal", "SinetuneError", "SirenOptions",
-    "TrainOptions", "TunerOptions", "build_field", "fit", "fit_many", "load_audio", "load_config", "load_image",
-    "load_run", "load_signal", "render_run", "run", "save_config",
+    "TaskOptions", "TrainOptions", "TunerOptions", "build_field", "fit", "fit_many", "load_audio", "load_config",
+    "load_image", "load_run", "load_signal", "render_run", "run", "save_config",
 ]

@@ -33,6 +33,7 @@ from .cli_codec import CODEC_COMMANDS, add_codec_commands
 from .cli_fit import (  # noqa: F401  (fit_config, run_config: importable from here too)
     FIT_FLAGS,
     RUN_FLAGS,
+    TASK_FLAGS,
     _dest,
     _printer,
     command_fit,
@@ -71,10 +72,11 @@ def _add_config_flag(parser: argparse.ArgumentParser, flag: str, key: str) -> No
     """``flag`` setting run-config ``key``, typed and documented from its dataclass field."""
     from .config import RunConfig, SignalConfig
     from .docs import base_type, field_help, field_types
+    from .tasks import TaskOptions
     from .training import TrainOptions
 
     section, _, name = key.rpartition(".")
-    cls = {"": RunConfig, "signal": SignalConfig, "train": TrainOptions}[section]
+    cls = {"": RunConfig, "signal": SignalConfig, "train": TrainOptions, "task": TaskOptions}[section]
     kind = base_type(field_types(cls)[name])
     options: dict[str, object] = {"dest": _dest(flag), "help": field_help(cls, name)}
     if kind is bool:
@@ -118,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", type=Path, metavar="RUN",
                      help="continue the interrupted fit that was writing the run directory RUN from its last "
                           "checkpoint (alone, or with --device and --quiet)")
-    _add_run_flags(fit, tuple(METHODS), {**RUN_FLAGS, **FIT_FLAGS},
+    _add_run_flags(fit, tuple(METHODS), {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS},
                    out=("DIR", "run directory (default runs/NAME-METHOD[-N])"))
 
     many = commands.add_parser("fit-many", help="fit many equal-shape signals at once as one batched model, "

@@ -28,6 +28,9 @@ RUN_FLAGS = {"--size": "signal.size", "--steps": "train.steps", "--batch-size": 
              "--device": "device"}
 #: Dedicated flags of ``fit`` alone (audio crops), as :data:`RUN_FLAGS`.
 FIT_FLAGS = {"--start": "signal.start", "--duration": "signal.duration", "--samples": "signal.samples"}
+#: Dedicated flags of ``fit`` alone for an inverse task (:class:`sinetune.tasks.TaskOptions`), as :data:`RUN_FLAGS`.
+TASK_FLAGS = {"--task": "task.task", "--noise": "task.noise", "--snr": "task.snr", "--mask": "task.mask",
+              "--mask-fraction": "task.mask_fraction", "--factor": "task.factor"}
 
 def _dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
@@ -80,7 +83,7 @@ def fit_config(args: argparse.Namespace) -> RunConfig:
             raise SinetuneError("--size applies to images only; crop audio with --start, --duration or --samples")
         signal["size"] = None
     data["signal"] = signal
-    return run_config(args, data, {**RUN_FLAGS, **FIT_FLAGS})
+    return run_config(args, data, {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS})
 
 
 def _resume_alone(args: argparse.Namespace) -> None:
@@ -125,7 +128,9 @@ def command_fit(args: argparse.Namespace) -> int:
         f"{metrics['steps']} steps, {_num(metrics['seconds_per_step_median'], '.3f')} s/step): "
         f"train PSNR {_num(metrics['train_psnr'])} dB, "
         + (f"held-out PSNR {_num(heldout)} dB, " if heldout is not None else "")
-        + quality)
+        + quality
+        + (f"; {metrics['task']}: clean PSNR {_num(metrics['clean_psnr'])} dB"
+           if metrics.get("clean_psnr") is not None else ""))
     if metrics["diverged"]:
         print(f"sinetune: warning: {metrics.get('divergence') or 'the fit diverged'}", file=sys.stderr)
     return 0
@@ -166,6 +171,8 @@ def command_fit_many(args: argparse.Namespace) -> int:
     crop = {"start": config.signal.start, "duration": config.signal.duration, "samples": config.signal.samples}
     if config.signal.path != SignalConfig().path:
         raise SinetuneError("fit-many takes its signals as arguments, not signal.path")
+    if config.task.task != "fit":
+        raise SinetuneError("fit-many fits signals as they are; run an inverse task with sinetune fit --task")
     paths = find_signals(args.sources)
     out = args.out if args.out is not None else default_run_dir(Path("runs"), "many", config.method)
     if args.cluster is not None:
@@ -225,5 +232,5 @@ def _fit_many_on_cluster(args: argparse.Namespace, config: RunConfig, paths: lis
     return 0
 
 
-__all__ = ["FIT_FLAGS", "RUN_FLAGS", "command_fit", "command_fit_many", "fit_config", "parse_overrides",
+__all__ = ["FIT_FLAGS", "RUN_FLAGS", "TASK_FLAGS", "command_fit", "command_fit_many", "fit_config", "parse_overrides",
            "run_config"]

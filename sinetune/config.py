@@ -10,6 +10,7 @@ signal-derived values resolved, training options, seed, hold-out fraction, devic
     seed: 0
     holdout: 0.05
     device: auto
+    task: {task: fit, noise: null, ...}   # inverse tasks (sinetune.tasks): denoise, inpaint, superres
 
 Unknown keys and wrongly typed values are errors (a misspelt option never silently falls back).
 """
@@ -27,6 +28,7 @@ import yaml
 from .errors import SinetuneError
 from .methods import TunerOptions, get_method
 from .signals import DEFAULT_MAX_SIZE
+from .tasks import TaskOptions
 from .training import TrainOptions
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -78,6 +80,7 @@ class RunConfig:
         seed: seeds every random choice (weights, frequencies, hold-out pixels, mini-batches).
         holdout: fraction of samples held out for evaluation, in [0, 1).
         device: ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
+        task: see :class:`~sinetune.tasks.TaskOptions` (denoise, inpaint, super-resolve; default: fit).
     """
 
     signal: SignalConfig = field(default_factory=SignalConfig)
@@ -87,6 +90,7 @@ class RunConfig:
     seed: int = 0
     holdout: float = 0.05
     device: Device = "auto"
+    task: TaskOptions = field(default_factory=TaskOptions)
 
 
 #: Seeds every generator accepts: torch's ``manual_seed`` takes [0, 2^64), numpy's ``default_rng`` ≥ 0.
@@ -183,6 +187,7 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
         seed=seed,
         holdout=float(holdout),
         device=device,
+        task=_typed(TaskOptions, data.get("task"), "task"),
     )
 
 
@@ -192,7 +197,8 @@ TOP_LEVEL_KEYS = ("seed", "holdout", "device")
 
 def _sections(method: str) -> dict[str, type]:
     """The run-config sections of ``method`` and their dataclasses."""
-    return {"options": get_method(method).options_type, "train": TrainOptions, "signal": SignalConfig}
+    return {"options": get_method(method).options_type, "train": TrainOptions, "signal": SignalConfig,
+            "task": TaskOptions}
 
 
 def override_path(key: str, method: str = "tuner") -> tuple[str, ...]:

@@ -178,15 +178,17 @@ def undocumented_fields(cls: type) -> list[str]:
 
 def documented_classes() -> list[tuple[str, type]]:
     """Every options dataclass a user can set, as ``(heading in docs/options.md, class)``: each method's options
-    (:data:`sinetune.methods.METHODS`), then ``TrainOptions``, ``SignalConfig`` and ``RunConfig``."""
+    (:data:`sinetune.methods.METHODS`), then ``TrainOptions``, ``SignalConfig``, ``TaskOptions`` and ``RunConfig``."""
     from .config import RunConfig, SignalConfig
     from .methods import METHODS
+    from .tasks import TaskOptions
     from .training import TrainOptions
 
     classes = [(f"`{name}` options (`{method.options_type.__name__}`, default `lr` {method.default_lr:g})",
                 method.options_type) for name, method in METHODS.items()]
     return classes + [("Training (`train:` section, `TrainOptions`)", TrainOptions),
                       ("Signal (`signal:` section, `SignalConfig`)", SignalConfig),
+                      ("Task (`task:` section, `TaskOptions`; docs/tasks.md)", TaskOptions),
                       ("Top level (`RunConfig`)", RunConfig)]
 
 

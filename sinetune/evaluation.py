@@ -31,10 +31,13 @@ if TYPE_CHECKING:
 
 
 def evaluate(fitted: nn.Module, signal: Signal, prediction: np.ndarray, mask: np.ndarray,
-             trained: TrainResult, config: RunConfig, gradient: np.ndarray | None = None) -> dict[str, Any]:
+             trained: TrainResult, config: RunConfig, gradient: np.ndarray | None = None,
+             missing: np.ndarray | None = None) -> dict[str, Any]:
     """All metrics of a fitted image or sound (see :mod:`sinetune.metrics` for the definitions).
 
-    ``gradient``: the field's ``(H, W)`` analytic ``|∇gray|`` if already computed (else computed here).
+    ``mask``: ``True`` = not trained. ``gradient``: the field's ``(H, W)`` analytic ``|∇gray|`` if
+    already computed (else computed here). ``missing``: an inpainting task's missing samples (inside
+    ``mask``; :mod:`sinetune.tasks`), whose values are unknown: left out of the held-out and full PSNR.
 
     Audio: PSNR with data range 2 on the peak-normalised signal, ``psnr_siren2`` (SIREN²'s
     convention, 6.02 dB lower), ``snr`` and ``lsd`` on the whole clip; no SSIM or gradient PSNR.
@@ -43,6 +46,8 @@ def evaluate(fitted: nn.Module, signal: Signal, prediction: np.ndarray, mask: np
     flat_target = signal.values.reshape(-1, signal.channels)
     audio = signal.kind == "audio"
     data_range = AUDIO_DATA_RANGE if audio else 1.0
+    known = ~missing if missing is not None else np.ones(len(mask), dtype=bool)
+    held = mask & known
     metrics: dict[str, Any] = {
         "signal": signal.name,
         "source": signal.source,
@@ -54,10 +59,10 @@ def evaluate(fitted: nn.Module, signal: Signal, prediction: np.ndarray, mask: np
         "stopped_early": trained.stopped,
         "best_step": trained.best_step,
         "train_psnr": psnr(flat_prediction[~mask], flat_target[~mask], data_range),
-        "heldout_psnr": psnr(flat_prediction[mask], flat_target[mask], data_range) if mask.any() else None,
-        "full_psnr": psnr(flat_prediction, flat_target, data_range),
+        "heldout_psnr": psnr(flat_prediction[held], flat_target[held], data_range) if held.any() else None,
+        "full_psnr": psnr(flat_prediction[known], flat_target[known], data_range),
         "heldout_fraction": config.holdout,
-        "heldout_count": int(mask.sum()),
+        "heldout_count": int(held.sum()),
         "parameters": sum(p.numel() for p in fitted.parameters() if p.requires_grad),
         "seconds_per_step_median": statistics.median(trained.step_seconds) if trained.step_seconds else None,
         "train_seconds": sum(trained.step_seconds),

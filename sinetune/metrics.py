@@ -96,6 +96,8 @@ def to_uint8(values: np.ndarray) -> np.ndarray:
 
 #: The smallest image side SSIM is defined on (skimage's 7-px window; both variants need it).
 SSIM_MIN_SIDE = 7
+#: The smallest side the ``sinetune`` variant's Gaussian window fits (σ = 1.5 truncated at 3.5 σ: 11 px).
+SSIM_GAUSSIAN_MIN_SIDE = 11
 
 
 def ssim(prediction: np.ndarray, target: np.ndarray, variant: Literal["sinetune", "paper"] = "sinetune") -> float:
@@ -104,9 +106,9 @@ def ssim(prediction: np.ndarray, target: np.ndarray, variant: Literal["sinetune"
     ``"sinetune"``: prediction clipped, float, Gaussian window σ = 1.5, population covariance,
     ``data_range=1``. ``"paper"``: both images :func:`to_uint8`, 7×7 uniform window, sample covariance,
     ``data_range=PAPER_SSIM_DATA_RANGE``. NaN (``null`` in metrics.json) for an image thinner than
-    :data:`SSIM_MIN_SIDE` pixels.
+    :data:`SSIM_MIN_SIDE` pixels (``sinetune``: :data:`SSIM_GAUSSIAN_MIN_SIDE`).
     """
-    if min(target.shape[:2]) < SSIM_MIN_SIDE:
+    if min(target.shape[:2]) < (SSIM_GAUSSIAN_MIN_SIDE if variant == "sinetune" else SSIM_MIN_SIDE):
         return float("nan")
     if variant == "sinetune":
         return float(structural_similarity(

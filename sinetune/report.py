@@ -264,7 +264,8 @@ def build_report(run_dir: str | Path, signal: Signal | None = None, name: str | 
     body.append('<div class="row">' + (f"<figure>{svg}<figcaption>PSNR against step (log.csv)</figcaption></figure>"
                                        if svg else "")
                 + (_png_figure(curves, "loss and PSNR (curves.png)") if curves.is_file() else "") + "</div>")
-    extra = sorted(run_dir.glob("analysis_*.png")) + sorted(run_dir.glob("render-*.png"))
+    extra = (sorted(run_dir.glob("input.png")) + sorted(run_dir.glob("reconstruction_x*.png"))  # tasks
+             + sorted(run_dir.glob("analysis_*.png")) + sorted(run_dir.glob("render-*.png")))
     if extra:
         body.append("<h2>Renders and analyses</h2>")
         body.append('<div class="row">' + "".join(_png_figure(path, path.name) for path in extra) + "</div>")

@@ -42,6 +42,7 @@ from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these n
     write_run,
 )
 from .signals import DEFAULT_MAX_SIZE, Signal, holdout_mask, load_signal
+from .tasks import TaskInput, TaskOptions, describe_task, prepare_task, render_task, score_task, write_task_files
 from .train_state import checkpointing, fingerprint
 from .training import EVAL_CHUNK, TrainOptions, TrainResult, train
 
@@ -91,8 +92,9 @@ class PreparedFit:
         signal: the loaded signal.
         built: the freshly built field (on ``device``) with its constraints and penalties.
         generator: the run's generator, in the state the build left it (it draws mini-batches next).
-        mask: boolean mask over the flattened samples, ``True`` = held out.
+        mask: boolean mask over the flattened samples, ``True`` = not trained (held out, or missing).
         device: where the field lives.
+        task: the inverse task's input (:mod:`sinetune.tasks`): ``signal`` is its corrupted signal.
     """
 
     config: RunConfig
@@ -101,6 +103,18 @@ class PreparedFit:
     generator: torch.Generator
     mask: np.ndarray
     device: torch.device
+    task: TaskInput | None = None
+
+    @property
+    def missing(self) -> np.ndarray | None:
+        """Inpaint: boolean mask over the flattened samples, ``True`` = missing (inside :attr:`mask`,
+        never trained nor scored as held out); ``None`` otherwise."""
+        return self.task.missing if self.task is not None else None
+
+    @property
+    def heldout_mask(self) -> np.ndarray:
+        """The held-out samples: :attr:`mask` less the :attr:`missing` ones."""
+        return self.mask & ~self.missing if self.missing is not None else self.mask
 
     @property
     def data_range(self) -> float:
@@ -111,8 +125,8 @@ class PreparedFit:
         """``(coords, values, heldout)``: the ``(N, d)`` / ``(N, C)`` training samples and the held-out
         ``(coords, values)`` pair (``None`` when nothing is held out), as :func:`train` takes them."""
         coords, values = self.signal.coords(), self.signal.flat_values()
-        keep, held = torch.from_numpy(~self.mask), torch.from_numpy(self.mask)
-        heldout = (coords[held], values[held]) if self.mask.any() else None
+        keep, held = torch.from_numpy(~self.mask), torch.from_numpy(self.heldout_mask)
+        heldout = (coords[held], values[held]) if self.heldout_mask.any() else None
         return coords[keep], values[keep], heldout
 
 
@@ -133,10 +147,13 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     if signal is None:
         signal = load_signal(config.signal.path, config.signal.size, config.signal.start, config.signal.duration,
                              config.signal.samples, config.signal.max_size)
+    config.task.validate()
+    task = prepare_task(config.task, signal) if config.task.task != "fit" else None  # the corrupted input
+    fitted_signal = task.signal if task is not None else signal
     generator = torch.Generator().manual_seed(config.seed)
     # signal-derived defaults (the values for SIREN²'s centroid and the spectrum rules), then the build
-    built = build_field(config.method, signal.grid_shape, signal.channels, config.options, generator=generator,
-                        values=signal.values)
+    built = build_field(config.method, fitted_signal.grid_shape, fitted_signal.channels, config.options,
+                        generator=generator, values=fitted_signal.values)
     # Record what makes the run reproducible from any directory: an absolute path (or built-in
     # name) and the size the signal actually has (images) or the crop that was asked for (audio).
     signal_path = signal.source.removeprefix("builtin:") if signal.source else config.signal.path
@@ -144,12 +161,19 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
         signal_config = replace(config.signal, path=signal_path, size=None)
     else:
         signal_config = replace(config.signal, path=signal_path, size=max(signal.grid_shape))
-    config = replace(config, options=built.options, signal=signal_config,
-                     train=replace(config.train, lr=config.train.lr or method.default_lr))
+    # denoise: the discrepancy threshold is derived again from the input every run (a saved value never goes stale)
+    stop_mse = task.stop_mse if task is not None and task.stop_mse is not None else config.train.stop_mse
+    task_config = replace(config.task, mask=str(Path(config.task.mask).resolve())) if config.task.mask else config.task
+    config = replace(config, options=built.options, signal=signal_config, task=task_config,
+                     train=replace(config.train, lr=config.train.lr or method.default_lr, stop_mse=stop_mse))
     built.field.to(device)
-    mask = holdout_mask(math.prod(signal.grid_shape), config.holdout,
+    mask = holdout_mask(math.prod(fitted_signal.grid_shape), config.holdout,
                         np.random.default_rng([config.seed, 1]))
-    prepared = PreparedFit(config, signal, built, generator, mask, device)
+    if task is not None and task.missing is not None:
+        mask = mask | task.missing  # missing samples are never trained
+        if mask.all():
+            raise SinetuneError("the hold-out and the missing samples leave nothing to fit; lower --holdout")
+    prepared = PreparedFit(config, fitted_signal, built, generator, mask, device, task)
     check_fit_memory(prepared)  # refuse (suggesting --batch-size) before any sample is trained
     return prepared
 
@@ -159,7 +183,7 @@ def derived_text(prepared: PreparedFit) -> str:
     what loading did to the size (:attr:`~sinetune.signals.Signal.sizing`), then the method's
     signal-derived options and the rule behind them (its ``explain``)."""
     explain = get_method(prepared.config.method).explain
-    parts = [prepared.signal.sizing,
+    parts = [prepared.signal.sizing, describe_task(prepared.task) if prepared.task is not None else "",
              explain(prepared.config.options, prepared.signal.grid_shape) if explain is not None else ""]
     return "; ".join(part for part in parts if part)
 
@@ -198,7 +222,11 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | Pend
     prediction = render_field(fitted, signal.grid_shape, chunk=chunk)
     # the field's analytic |∇gray| (one autograd pass), shared by both gradient PSNRs and gradient.png
     gradient = np.hypot(*field_gradient(fitted, signal.grid_shape, chunk=chunk)) if signal.dim == 2 else None
-    metrics = evaluate(fitted, signal, prediction, prepared.mask, trained, config, gradient)
+    metrics = evaluate(fitted, signal, prediction, prepared.mask, trained, config, gradient, prepared.missing)
+    answer = None
+    if prepared.task is not None:  # the task's answer (superres: the k× render) against the clean signal
+        answer = render_task(fitted, prepared.task, prediction, chunk)
+        metrics.update(score_task(prepared.task, answer))
     derived = derived_text(prepared)
     if derived:
         metrics["derived"] = derived
@@ -210,8 +238,11 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | Pend
     if run_dir is not None:
         target = run_dir.target if isinstance(run_dir, PendingRun) else run_dir
         report.stage(f"writing {target} (weights, log, figures)")
-        result.run_dir, result.paths = commit_run(run_dir, lambda d: write_run(d, result, prediction, gradient,
-                                                                                str(target)))
+        def write(directory: Path) -> dict[str, Path]:  # the task's files first: report.html shows them
+            paths = write_task_files(directory, prepared.task, answer) if prepared.task is not None else {}
+            return {**paths, **write_run(directory, result, prediction, gradient, str(target))}
+
+        result.run_dir, result.paths = commit_run(run_dir, write)
     return result
 
 
@@ -288,6 +319,7 @@ def fit(
     start: float | None = None,
     duration: float | None = None,
     samples: int | None = None,
+    task: TaskOptions | None = None,
 ) -> FitResult:
     """Fit a sinusoidal field to an image or a sound — the one-call Python entry point.
 
@@ -310,6 +342,8 @@ def fit(
         progress: report progress on stderr (see :func:`run`).
         start, duration, samples: audio crop (seconds, seconds, samples; see
             :func:`~sinetune.signals.load_audio`), ignored for images.
+        task: an inverse task (:class:`~sinetune.tasks.TaskOptions`: denoise, inpaint, superres),
+            e.g. ``TaskOptions(task="denoise", noise=0.1)`` → ``metrics["clean_psnr"]``; ``None``: fit.
 
     Example::
 
@@ -327,7 +361,8 @@ def fit(
                                      size=max(loaded.grid_shape) if loaded.kind != "audio" else None)
     config = RunConfig(signal=signal_config, method=method,
                        options=options if options is not None else registry_entry.options_type(),
-                       train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device)
+                       train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device,
+                       task=task or TaskOptions())
     return run(config, out=out, overwrite=overwrite, progress=progress, signal=loaded)
 
 

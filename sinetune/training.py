@@ -52,6 +52,10 @@ class TrainOptions:
         stop_plateau: stop early when the loss at the last ``stop_plateau`` log steps improved on
             the best earlier logged loss by less than a relative ``plateau_tolerance``. ``None``: never.
         plateau_tolerance: relative improvement that still counts as progress (default 1e-3).
+        stop_mse: stop early once the training MSE at a log step falls to this value or below
+            (the denoising discrepancy rule: a noisy input's estimated noise variance; ``task:
+            denoise`` with a ``stop_factor`` sets it from the input on every run, :mod:`sinetune.tasks`).
+            ``None``: never.
         cache_encoding: with a full batch, compute the frozen part of a TUNER encoding
             (``sin/cos(Ωx)``, :meth:`sinetune.models.SinusoidalField.prepare`) once instead of every
             step — equal results up to float rounding; costs ``2 n_0`` floats per sample.
@@ -88,6 +92,7 @@ class TrainOptions:
     stop_psnr: float | None = None
     stop_plateau: int | None = None
     plateau_tolerance: float = 1e-3
+    stop_mse: float | None = None
     cache_encoding: bool = True
     keep_best: bool = False
     eval_chunk: int = EVAL_CHUNK
@@ -121,6 +126,8 @@ class TrainOptions:
             raise SinetuneError(f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
         if self.warmup_steps < 0 or not 0 <= self.lr_floor <= 1:
             raise SinetuneError("warmup_steps must be ≥ 0 and lr_floor in [0, 1]")
+        if self.stop_mse is not None and not self.stop_mse > 0:
+            raise SinetuneError(f"stop_mse must be positive, got {self.stop_mse}")
         if not 0 <= self.plateau_tolerance < 1:
             raise SinetuneError(f"plateau_tolerance must be in [0, 1), got {self.plateau_tolerance}")
 
@@ -141,7 +148,7 @@ class TrainResult:
         best_step: with ``keep_best``, the logged step whose weights the field ends with (``None``
             otherwise).
         stopped: why training ended before ``steps``: ``"psnr"`` (``stop_psnr`` reached),
-            ``"plateau"``, ``"diverged"``, or ``None`` (ran all steps).
+            ``"plateau"``, ``"mse"`` (``stop_mse`` reached), ``"diverged"``, or ``None`` (ran all steps).
     """
 
     history: list[dict[str, float]] = field(default_factory=list)
@@ -401,6 +408,8 @@ def train(
                 row = {"step": step, "loss": losses[b], "train_psnr": psnr_from_mse(train_mse[b], data_range),
                        "heldout_psnr": psnr_from_mse(heldout_mse[b], data_range), "elapsed_s": elapsed}
                 stopped = runs[b].log(row, options, part(last_good, b), part(trainable, b))
+                if stopped is None and options.stop_mse is not None and train_mse[b] <= options.stop_mse:
+                    stopped = "mse"  # the training MSE reached the noise level (sinetune.tasks)
                 if stopped is not None:
                     runs[b].finish(part(trainable, b), part(last_good, b), stopped)
                     active.remove(b)

@@ -14,9 +14,10 @@ import pytest
 
 from sinetune import cli_reference, docs
 from sinetune.bench import BENCHMARKS, benchmark_options
-from sinetune.cli import BENCH_FLAGS, FIT_FLAGS, RUN_FLAGS, build_parser
+from sinetune.cli import BENCH_FLAGS, FIT_FLAGS, RUN_FLAGS, TASK_FLAGS, build_parser
 from sinetune.config import RunConfig, SignalConfig
 from sinetune.methods import METHODS
+from sinetune.tasks import TaskOptions
 from sinetune.training import TrainOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +85,8 @@ def test_field_help_appends_the_default_and_escapes_percent():
 
 def test_the_documented_classes_are_every_method_and_the_run_config():
     classes = [cls for _, cls in docs.documented_classes()]
-    assert classes == [method.options_type for method in METHODS.values()] + [TrainOptions, SignalConfig, RunConfig]
+    assert classes == [method.options_type for method in METHODS.values()] + [TrainOptions, SignalConfig,
+                                                                           TaskOptions, RunConfig]
 
 
 @pytest.mark.parametrize("cls", [cls for _, cls in docs.documented_classes()], ids=lambda cls: cls.__name__)
@@ -233,8 +235,8 @@ def test_bench_lines_use_only_their_benchmarks_flags():
 
 def test_dedicated_flags_take_their_help_and_type_from_the_dataclasses():
     commands = _subparsers(build_parser())
-    sections = {"": RunConfig, "signal": SignalConfig, "train": TrainOptions}
-    for command, flags in (("fit", {**RUN_FLAGS, **FIT_FLAGS}), ("fit-many", {**RUN_FLAGS, **FIT_FLAGS})):
+    sections = {"": RunConfig, "signal": SignalConfig, "train": TrainOptions, "task": TaskOptions}
+    for command, flags in (("fit", {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS}), ("fit-many", {**RUN_FLAGS, **FIT_FLAGS})):
         actions = {action.option_strings[0]: action for action in commands[command]._actions if action.option_strings}
         for flag, key in flags.items():
             section, _, name = key.rpartition(".")

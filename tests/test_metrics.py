@@ -298,3 +298,9 @@ def test_metrics_json_records_both_ssims(fitted_run):
     assert written["ssim"] == pytest.approx(ssim(prediction, target), abs=1e-6)
     assert written["ssim_paper"] == pytest.approx(ssim(prediction, target, variant="paper"), abs=1e-6)
     assert written["ssim_paper"] != written["ssim"]
+
+
+def test_ssim_is_nan_where_its_window_does_not_fit():
+    image = np.full((8, 8, 3), 0.5)  # fits the 7×7 uniform window, not the 11×11 Gaussian one
+    assert math.isnan(ssim(image, image)) and ssim(image, image, variant="paper") == pytest.approx(1.0)
+    assert ssim(np.full((11, 11, 1), 0.5), np.full((11, 11, 1), 0.5)) == pytest.approx(1.0)

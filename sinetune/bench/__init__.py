@@ -9,6 +9,7 @@
   (:mod:`sinetune.bench.compress`).
 * ``prune`` — quality kept after pruning 25/50/75% of the hidden matrix (TUNER vs SIREN), and a grown
   dictionary against a fixed one (:mod:`sinetune.bench.prune`).
+* ``denoise``, ``inpaint``, ``superres`` — inverse tasks against classic baselines (:mod:`sinetune.bench.inverse`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from ..errors import SinetuneError
 from .audio import run_audio
 from .compress import run_compress
+from .inverse import run_denoise, run_inpaint, run_superres
 from .kodak import run_kodak
 from .prune import run_prune
 from .reference import SINE_MLPS, PlainSineNetwork, interleaved_step_seconds, plain_stepper
@@ -33,6 +35,9 @@ RUNNERS = {
     "ttq": run_ttq,
     "compress": run_compress,
     "prune": run_prune,
+    "denoise": run_denoise,
+    "inpaint": run_inpaint,
+    "superres": run_superres,
 }
 BENCHMARKS = tuple(RUNNERS)
 
