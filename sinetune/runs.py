@@ -113,7 +113,11 @@ class PreparedFit:
         coords, values = self.signal.coords(), self.signal.flat_values()
         keep, held = torch.from_numpy(~self.mask), torch.from_numpy(self.mask)
         heldout = (coords[held], values[held]) if self.mask.any() else None
-        return coords[keep], values[keep], heldout
+        coords, values = coords[keep], values[keep]
+        if self.signal.points is not None:  # off-grid samples (an SDF's near-surface points): trained on
+            coords = torch.cat([coords, torch.as_tensor(self.signal.points[0], dtype=coords.dtype)])
+            values = torch.cat([values, torch.as_tensor(self.signal.points[1], dtype=values.dtype)])
+        return coords, values, heldout
 
 
 def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
@@ -143,7 +147,7 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     if signal.kind == "audio":
         signal_config = replace(config.signal, path=signal_path, size=None)
     else:
-        signal_config = replace(config.signal, path=signal_path, size=max(signal.grid_shape))
+        signal_config = replace(config.signal, path=signal_path, size=signal.extent)
     config = replace(config, options=built.options, signal=signal_config,
                      train=replace(config.train, lr=config.train.lr or method.default_lr))
     built.field.to(device)
@@ -324,7 +328,7 @@ def fit(
                                      samples=samples)
     else:
         signal_config = SignalConfig(path=loaded.source.removeprefix("builtin:"),
-                                     size=max(loaded.grid_shape) if loaded.kind != "audio" else None)
+                                     size=loaded.extent if loaded.kind != "audio" else None)
     config = RunConfig(signal=signal_config, method=method,
                        options=options if options is not None else registry_entry.options_type(),
                        train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device)
