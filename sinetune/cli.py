@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
 
     bench = commands.add_parser("bench", help="run a benchmark and print its table")
-    bench.add_argument("name", help="benchmark name: kodak-256, audio, speed or ttq")
+    bench.add_argument("name", help="benchmark name: kodak-256, audio, speed, ttq, video, volume or sdf")
     bench.add_argument("--data", type=Path,
                        help="data directory: kodak-256 its kodimNN.png, audio its clips (default: the data "
                             "cache's kodak/ or audio/, see sinetune data fetch; sinetune ships no data)")
@@ -158,8 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
                                          "audio siren,siren2,tuner,finer,ssn)")
     bench.add_argument("--steps", type=int, help="optimizer steps per fit (default: kodak-256 300, audio 500; "
                                                  "speed: timed steps per run, 5)")
-    bench.add_argument("--size", type=int, help="kodak-256, speed: image side (default 256)")
-    bench.add_argument("--width", type=int, help="network width (default: kodak-256, speed 256; audio 222)")
+    bench.add_argument("--size", type=int, help="kodak-256, speed: image side (default 256); video, volume, sdf: "
+                                               "grid side (default 64)")
+    bench.add_argument("--width", type=int, help="network width (default: kodak-256, speed 256; audio 222; "
+                                                "video, volume, sdf 128)")
     bench.add_argument("--stop-psnr", type=float, help="kodak-256: end each fit once its held-out PSNR reaches "
                                                        "this many dB (time to quality)")
     bench.add_argument("--levers", help="ttq: comma-separated training levers (default: all; "

@@ -373,6 +373,10 @@ def render_run(
         raise SinetuneError(f"domain must be increasing, got {domain[0]} {domain[1]}")
     if len(info["grid_shape"]) == 1:
         return _render_audio(fitted, info, run_dir, size, domain, out, overwrite, chunk)
+    if len(info["grid_shape"]) >= 3:
+        from .render_nd import render_nd
+
+        return render_nd(fitted, info, run_dir, size, domain, out, overwrite, chunk)
     height, width = info["grid_shape"]
     if size is not None:
         if not 2 <= size <= 16384:

@@ -7,7 +7,8 @@ in [0, 1]. :func:`sinetune.signals.load_signal` dispatches here for every source
 :func:`is_nd_source` accepts:
 
 * video: an animated GIF (Pillow), a folder of equally sized frames (sorted by name), the built-in
-  ``pan`` (a camera pan over scikit-image's astronaut, :func:`pan_clip`);
+  ``pan`` (a camera pan over scikit-image's astronaut, :func:`pan_clip`) and ``no_time_for_that``
+  (the 24-frame GIF scikit-image ships);
 * volume: ``.npy`` / ``.npz`` arrays, multi-page TIFF stacks (tifffile if installed, else Pillow),
   NIfTI ``.nii`` / ``.nii.gz`` (only if nibabel is installed), the built-in ``phantom3d``
   (:func:`phantom3d`, a 3-D Shepp–Logan phantom);
@@ -32,8 +33,8 @@ from .errors import SinetuneError
 from .metrics import psnr
 from .signals import IMAGE_SUFFIXES, MIN_SIZE, Signal, _pil_to_unit_float, load_image, resize_image
 
-#: Built-in N-D signals (generated in code, nothing downloaded): name → form.
-BUILTIN_ND = {"pan": "video", "phantom3d": "volume"}
+#: Built-in N-D signals (generated in code or shipped with scikit-image, nothing downloaded): name → form.
+BUILTIN_ND = {"pan": "video", "no_time_for_that": "video", "phantom3d": "volume"}
 #: Array files read as volumes.
 ARRAY_SUFFIXES = (".npy", ".npz")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -101,6 +102,12 @@ def load_nd(source: str | Path, size: int | None = None, max_size: int | None = 
         if text == "pan":
             return array_signal(pan_clip(PAN_FRAMES, built_size), "pan", "builtin:pan", "video",
                                 frame_rate=PAN_FRAME_RATE)
+        if text == "no_time_for_that":  # scikit-image's animated GIF (24 frames of 25×14)
+            import skimage
+
+            gif = read_gif(Path(skimage.__file__).parent / "data" / "no_time_for_that_tiny.gif")
+            gif.name, gif.source = text, f"builtin:{text}"
+            return resample(gif, size, None)
         return array_signal(phantom3d(built_size), "phantom3d", "builtin:phantom3d", "volume")
     if not path.exists():
         raise SinetuneError(f"no such file or directory: {text} (built-in N-D signals: "

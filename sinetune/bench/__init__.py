@@ -5,6 +5,8 @@
   MLP (:mod:`sinetune.bench.audio`).
 * ``speed`` — training step time against plain PyTorch and the matmul floor (:mod:`sinetune.bench.speed`).
 * ``ttq`` — time to a held-out PSNR target under training levers (:mod:`sinetune.bench.ttq`).
+* ``video``, ``volume``, ``sdf`` — N-D fits (a camera pan, a 3-D phantom, shapes' SDFs) on CPU-sized
+  protocols (:mod:`sinetune.bench.nd`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any
 from ..errors import SinetuneError
 from .audio import run_audio
 from .kodak import run_kodak
+from .nd import run_sdf, run_video, run_volume
 from .reference import SINE_MLPS, PlainSineNetwork, interleaved_step_seconds, plain_stepper
 from .report import BenchReport
 from .speed import run_speed
 from .ttq import run_ttq
 
-RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq}
+RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq, "video": run_video,
+           "volume": run_volume, "sdf": run_sdf}
 BENCHMARKS = tuple(RUNNERS)
 
 
