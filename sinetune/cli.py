@@ -138,10 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=int, help="images: longer side in pixels (default: the training size); "
                                                  "audio: number of samples M over the domain, same duration, so "
                                                  "the rate becomes rate·(M−1)/(N−1) for N trained samples "
-                                                 "(default: the original rate)")
+                                                 "(default: the original rate); video, volume, SDF: longer "
+                                                 "side of the grid (a video keeps its frames)")
     render.add_argument("--domain", type=_domain, nargs=2, metavar=("LOW", "HIGH"), default=(-1.0, 1.0),
                         help="coordinate range per axis; -1 1 is the training domain, -2 2 extrapolates")
-    render.add_argument("--out", type=Path, help="output PNG, or WAV for audio (default inside the run directory)")
+    render.add_argument("--out", type=Path, help="output PNG, or WAV for audio, .npy/.gif (video)/.ply (SDF) for "
+                                                 "N-D fields (default inside the run directory)")
     render.add_argument("--overwrite", action="store_true")
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
 
