@@ -9,8 +9,8 @@ channel, values not rescaled) — plus :data:`NEAR_SURFACE_SHARE` as many near-s
 
 Distances: the exact point–triangle distance to the nearest of the candidate faces found through
 a k-d tree of dense surface samples; signs: the nearest face's outward normal
-(:func:`signed_distance`). Neither needs ``rtree`` or ``embree``. ``trimesh`` is optional (``pip install sinetune[mesh]``); without it an
-SDF source is a one-line error.
+(:func:`signed_distance`). Neither needs ``rtree`` or ``embree``. ``trimesh`` is optional
+(``pip install sinetune[mesh]``); without it an SDF source is a one-line error.
 
 Scores (:func:`sdf_metrics`): ``iou``, the intersection over union of the occupancies
 ``{s < 0}`` of prediction and target on the grid; ``chamfer``, the symmetric Chamfer distance

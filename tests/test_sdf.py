@@ -107,8 +107,8 @@ def test_bad_meshes_get_one_clear_error(tmp_path):
 
 
 def test_near_surface_points_are_trained_on(sphere):
-    config = RunConfig(signal=SignalConfig(path="sphere", size=16), options=TunerOptions(input_width=16, hidden_width=8),
-                       holdout=0.05, device="cpu")
+    config = RunConfig(signal=SignalConfig(path="sphere", size=16),
+                       options=TunerOptions(input_width=16, hidden_width=8), holdout=0.05, device="cpu")
     prepared = prepare_fit(config, sphere)
     coords, values, heldout = prepared.training_data()
     held = int(prepared.mask.sum())
