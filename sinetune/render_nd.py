@@ -9,7 +9,8 @@ A run directory of an N-D fit holds, besides ``config.yaml``, ``metrics.json``,
   of the first), target / reconstruction / |error|;
 * video: ``reconstruction.gif``, the reconstructed frames at the clip's frame rate;
 * SDF: ``mesh.ply``, the reconstruction's zero level set by marching cubes (:func:`sinetune.sdf.extract_mesh`),
-  absent when the field has no zero crossing on the grid.
+  absent when the field has no zero crossing on the grid;
+* ``report.html`` (metrics, ``slices.png``, curves), as for every run.
 
 ``sinetune render RUN`` writes the same at any grid size: a ``.gif`` (video), ``.npy`` (any) or
 ``.ply`` (SDF), chosen by ``--out``'s suffix (default: ``.gif`` for a video, ``.ply`` for an SDF,
@@ -106,11 +107,13 @@ def save_mesh(grid: np.ndarray, path: Path) -> bool:
     return True
 
 
-def write_nd_run(run_dir: Path, result: FitResult, prediction: np.ndarray) -> dict[str, Path]:
-    """Write the files of :data:`ND_RUN_FILES` (for the signal's kind) into ``run_dir``; returns name → path."""
+def write_nd_run(run_dir: Path, result: FitResult, prediction: np.ndarray, name: str | None = None
+                 ) -> dict[str, Path]:
+    """Write the files of :data:`ND_RUN_FILES` (for the signal's kind) into ``run_dir``, then ``report.html``
+    (naming the run ``name``); returns name → path."""
     from .checkpoint import save_field
     from .config import save_config
-    from .rundir import finite
+    from .rundir import _with_report, finite
 
     signal = result.signal
     names = ND_RUN_FILES[signal.kind]
@@ -129,7 +132,7 @@ def write_nd_run(run_dir: Path, result: FitResult, prediction: np.ndarray) -> di
         save_gif(prediction, paths["reconstruction_gif"], signal.frame_rate)
     if signal.kind == "sdf" and not save_mesh(prediction, paths["mesh"]):
         del paths["mesh"]
-    return paths
+    return _with_report(paths, run_dir, result, name)
 
 
 def render_nd(fitted: nn.Module, info: dict, run_dir: str | Path, size: int | None, domain: tuple[float, float],

@@ -373,7 +373,7 @@ def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray,
     if signal.dim >= 3:  # videos, volumes, SDFs: their own files (sinetune.render_nd)
         from .render_nd import write_nd_run
 
-        return write_nd_run(run_dir, result, prediction)
+        return write_nd_run(run_dir, result, prediction, name)
     audio = signal.kind == "audio"
     paths = {name.split(".")[0]: run_dir / name for name in (AUDIO_RUN_FILES if audio else RUN_FILES)}
     save_config(result.config, paths["config"])
