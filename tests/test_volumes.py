@@ -267,3 +267,12 @@ def test_volume_fit_end_to_end_with_tuner(tmp_path):
     assert np.load(out).shape == (10, 10, 10, 1)
     with pytest.raises(SinetuneError, match="renders to .npy"):
         render_run(tmp_path / "run", out=tmp_path / "run" / "x.gif")
+
+
+def test_4d_grid_fit_end_to_end(tmp_path):
+    np.save(tmp_path / "v4.npy", _volume((3, 4, 5, 6)))  # last axis 6 > 4: a 4-D grid, one channel
+    fit(tmp_path / "v4.npy", "siren", options=SirenOptions(input_width=8, hidden_width=8, hidden_layers=1),
+        train_options=TrainOptions(steps=3), out=tmp_path / "run", device="cpu")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["grid_shape"] == [3, 4, 5, 6] and len(metrics["slice_psnr"]) == 3
+    assert np.load(render_run(tmp_path / "run")).shape == (3, 4, 5, 6, 1)
