@@ -157,6 +157,9 @@ def _write(report: BenchReport, header: dict[str, Any], methods: list[str], out_
              f"of {header['batch_size']} samples, width {header['width']} (sine MLPs {header['hidden_layers'] + 1} "
              f"sine layers, TUNER 1 hidden), held out {header['holdout']:g}, device {header['device']}, "
              f"torch {header['torch']}, {header['threads']} threads")
+    changed = [f"{method}.{key}={value}" for method, options in header["overrides"].items()
+               for key, value in options.items()]
+    title += f"; overrides {', '.join(changed)}" if changed else ""
     write_report(report, header, methods, out_dir, "signal", columns, title)
 
 
