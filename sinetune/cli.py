@@ -143,10 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=int, help="images: longer side in pixels (default: the training size); "
                                                  "audio: number of samples M over the domain, same duration, so "
                                                  "the rate becomes rate·(M−1)/(N−1) for N trained samples "
-                                                 "(default: the original rate)")
+                                                 "(default: the original rate); video, volume, SDF: longer "
+                                                 "side of the grid (a video keeps its frames)")
     render.add_argument("--domain", type=_domain, nargs=2, metavar=("LOW", "HIGH"), default=(-1.0, 1.0),
                         help="coordinate range per axis; -1 1 is the training domain, -2 2 extrapolates")
-    render.add_argument("--out", type=Path, help="output PNG, or WAV for audio (default inside the run directory)")
+    render.add_argument("--out", type=Path, help="output PNG, or WAV for audio, .npy/.gif (video)/.ply (SDF) for "
+                                                 "N-D fields (default inside the run directory)")
     render.add_argument("--overwrite", action="store_true")
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
 
@@ -165,8 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
                                          "audio siren,siren2,tuner,finer,ssn)")
     bench.add_argument("--steps", type=int, help="optimizer steps per fit (default: kodak-256 300, audio 500; "
                                                  "speed: timed steps per run, 5)")
-    bench.add_argument("--size", type=int, help="kodak-256, speed: image side (default 256)")
-    bench.add_argument("--width", type=int, help="network width (default: kodak-256, speed 256; audio 222)")
+    bench.add_argument("--size", type=int, help="kodak-256, speed: image side (default 256); video, volume, sdf: "
+                                               "grid side (default 64)")
+    bench.add_argument("--width", type=int, help="network width (default: kodak-256, speed 256; audio 222; "
+                                                "video, volume, sdf 128)")
     bench.add_argument("--stop-psnr", type=float, help="kodak-256: end each fit once its held-out PSNR reaches "
                                                        "this many dB (time to quality)")
     bench.add_argument("--levers", help="ttq: comma-separated training levers (default: all; "

@@ -122,6 +122,11 @@ def command_fit(args: argparse.Namespace) -> int:
     shape = _shape(metrics)
     if result.signal.kind == "audio":
         quality = f"SNR {_num(metrics['snr'])} dB, LSD {_num(metrics['lsd'])} dB"
+    elif result.signal.kind == "sdf":
+        quality = f"IoU {_num(metrics.get('iou'), '.4f')}, Chamfer {_num(metrics.get('chamfer'), '.4f')}"
+    elif result.signal.dim >= 3:
+        worst = "frame_psnr_min" if result.signal.kind == "video" else "slice_psnr_min"
+        quality = f"worst {worst.split('_')[0]} PSNR {_num(metrics.get(worst))} dB"
     else:
         quality = f"SSIM {_num(metrics.get('ssim'), '.4f')}, gradient PSNR {_num(metrics.get('gradient_psnr'))} dB"
     say(f"{config.method} on {metrics['signal']} ({shape}, "

@@ -83,6 +83,10 @@ def evaluate(fitted: nn.Module, signal: Signal, prediction: np.ndarray, mask: np
                            "psnr_siren2 20log10(1/sqrt(MSE)) = PSNR - 6.02 dB; SNR 10log10(sum x^2/sum err^2); "
                            "LSD dB, Hann STFT n_fft 2048 hop 512, eps 1e-10 (sinetune.metrics); full clip",
         })
+    if signal.dim >= 3:
+        from .volumes import nd_metrics
+
+        metrics.update(nd_metrics(signal, prediction))
     if signal.dim == 2:
         metrics["ssim"] = ssim(prediction, signal.values)
         metrics["ssim_paper"] = ssim(prediction, signal.values, variant="paper")

@@ -167,7 +167,7 @@ def fit_many(
     for item, signal in zip(signals, loaded):
         if isinstance(item, Signal):
             signal_config = SignalConfig(path=signal.source.removeprefix("builtin:"),
-                                         size=max(signal.grid_shape) if signal.kind != "audio" else None)
+                                         size=signal.extent if signal.kind != "audio" else None)
         else:
             signal_config = SignalConfig(path=str(item), size=size, max_size=max_size, start=start,
                                          duration=duration, samples=samples)

@@ -250,6 +250,8 @@ def build_report(run_dir: str | Path, signal: Signal | None = None, name: str | 
             f'<figure><audio controls preload="auto" src="{uri}"></audio><figcaption>{name}</figcaption></figure>'
             for name, uri in players) + "</div>")
         figures = [("waveform.png", "waveforms and spectrograms"), ("error.png", "prediction − target")]
+    elif metrics.get("kind") in ("video", "volume", "sdf"):  # N-D runs (sinetune.render_nd)
+        figures = [("slices.png", "middle slices: target, reconstruction, |error|")]
     else:
         body.append('<div class="row">' + "".join(_image_pair(run_dir, target)) + "</div>")
         figures = [("error.png", "|prediction − target|"), ("spectrum.png", "log |FFT|: reconstruction, target"),

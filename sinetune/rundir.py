@@ -73,8 +73,8 @@ AUDIO_RUN_FILES = ("config.yaml", "metrics.json", "model.safetensors", "log.csv"
                    "waveform.png", "error.png", "curves.png", "report.html", MANIFEST)
 #: Files sinetune adds to a finished run (``render``, ``analyze``, ``report``): replaced along with it, and
 #: not listed in its manifest (``report.html`` is written with the run but may be rewritten later).
-DERIVED_FILES = ("render-*.png", "render-*.wav", "analysis_*.png", "analysis.txt", "report.html",
-                 ".report.html.partial")
+DERIVED_FILES = ("render-*.png", "render-*.wav", "render-*.npy", "render-*.gif", "render-*.ply",
+                 "analysis_*.png", "analysis.txt", "report.html", ".report.html.partial")
 
 
 def sibling(target: Path, role: str) -> Path:
@@ -370,6 +370,10 @@ def write_run(run_dir: Path, result: FitResult, prediction: np.ndarray,
     but the manifest (:meth:`PendingRun.commit` adds it last), then ``report.html`` (named ``name``
     there: the run directory it will be); returns name → path of all of them."""
     signal = result.signal
+    if signal.dim >= 3:  # videos, volumes, SDFs: their own files (sinetune.render_nd)
+        from .render_nd import write_nd_run
+
+        return write_nd_run(run_dir, result, prediction, name)
     audio = signal.kind == "audio"
     paths = {name.split(".")[0]: run_dir / name for name in (AUDIO_RUN_FILES if audio else RUN_FILES)}
     save_config(result.config, paths["config"])

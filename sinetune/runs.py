@@ -127,7 +127,11 @@ class PreparedFit:
         coords, values = self.signal.coords(), self.signal.flat_values()
         keep, held = torch.from_numpy(~self.mask), torch.from_numpy(self.heldout_mask)
         heldout = (coords[held], values[held]) if self.heldout_mask.any() else None
-        return coords[keep], values[keep], heldout
+        coords, values = coords[keep], values[keep]
+        if self.signal.points is not None:  # off-grid samples (an SDF's near-surface points): trained on
+            coords = torch.cat([coords, torch.as_tensor(self.signal.points[0], dtype=coords.dtype)])
+            values = torch.cat([values, torch.as_tensor(self.signal.points[1], dtype=values.dtype)])
+        return coords, values, heldout
 
 
 def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
@@ -160,7 +164,7 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     if signal.kind == "audio":
         signal_config = replace(config.signal, path=signal_path, size=None)
     else:
-        signal_config = replace(config.signal, path=signal_path, size=max(signal.grid_shape))
+        signal_config = replace(config.signal, path=signal_path, size=signal.extent)
     # denoise: the discrepancy threshold is derived again from the input every run (a saved value never goes stale)
     stop_mse = task.stop_mse if task is not None and task.stop_mse is not None else config.train.stop_mse
     task_config = replace(config.task, mask=str(Path(config.task.mask).resolve())) if config.task.mask else config.task
@@ -358,7 +362,7 @@ def fit(
                                      samples=samples)
     else:
         signal_config = SignalConfig(path=loaded.source.removeprefix("builtin:"),
-                                     size=max(loaded.grid_shape) if loaded.kind != "audio" else None)
+                                     size=loaded.extent if loaded.kind != "audio" else None)
     config = RunConfig(signal=signal_config, method=method,
                        options=options if options is not None else registry_entry.options_type(),
                        train=train_options or TrainOptions(), seed=seed, holdout=holdout, device=device,
@@ -404,6 +408,10 @@ def render_run(
         raise SinetuneError(f"domain must be increasing, got {domain[0]} {domain[1]}")
     if len(info["grid_shape"]) == 1:
         return _render_audio(fitted, info, run_dir, size, domain, out, overwrite, chunk)
+    if len(info["grid_shape"]) >= 3:
+        from .render_nd import render_nd
+
+        return render_nd(fitted, info, run_dir, size, domain, out, overwrite, chunk)
     height, width = info["grid_shape"]
     if size is not None:
         if not 2 <= size <= 16384:

@@ -100,6 +100,12 @@ class Signal:
             (audio: the clip's peak ``max|x|``; images: 1).
         sizing: what loading did to the size, for the user to read (images: kept, resized or
             downsampled to the limit, and why; ``""`` when nothing is worth saying).
+        form: what a grid of ``d ≥ 3`` axes holds: ``"video"`` (``T×H×W``), ``"volume"``
+            (``D×H×W``, or 4-D) or ``"sdf"`` (signed distances, :mod:`sinetune.sdf`); ``None`` for
+            images and audio (see :attr:`kind`; N-D readers: :mod:`sinetune.volumes`).
+        frame_rate: a video's frames per second (``None`` otherwise).
+        points: extra training samples off the grid, ``(coords (M, d), values (M, C))`` float32 (an
+            SDF's near-surface points); always trained on, never held out. ``None``: the grid only.
     """
 
     values: np.ndarray
@@ -108,6 +114,9 @@ class Signal:
     sample_rate: int | None = None
     scale: float = 1.0
     sizing: str = ""
+    form: str | None = None
+    frame_rate: float | None = None
+    points: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def grid_shape(self) -> tuple[int, ...]:
@@ -123,8 +132,14 @@ class Signal:
 
     @property
     def kind(self) -> str:
-        """``"audio"`` for a 1-D signal, ``"image"`` for a 2-D one (``"volume"`` beyond)."""
-        return {1: "audio", 2: "image"}.get(self.dim, "volume")
+        """``"audio"`` for a 1-D signal, ``"image"`` for a 2-D one; beyond, :attr:`form` (``"volume"``
+        by default)."""
+        return {1: "audio", 2: "image"}.get(self.dim, self.form or "volume")
+
+    @property
+    def extent(self) -> int:
+        """The ``size`` that reloads this signal at its shape: the longer side (a video's frames excluded)."""
+        return max(self.grid_shape[1:] if self.kind == "video" else self.grid_shape)
 
     def coords(self) -> torch.Tensor:
         """``(N, d)`` grid coordinates in [-1, 1] (see :func:`grid_coordinates`)."""
@@ -357,7 +372,9 @@ def load_signal(
     samples: int | None = None,
     max_size: int | None = None,
 ) -> Signal:
-    """Load an image or a sound, chosen by the file suffix (:data:`AUDIO_SUFFIXES` → audio).
+    """Load an image, a sound or an N-D signal, chosen by the file suffix (:data:`AUDIO_SUFFIXES` →
+    audio; :func:`sinetune.volumes.is_nd_source` → video, volume or SDF, e.g. ``.npy``, an animated
+    GIF, a multi-page TIFF, a mesh, a folder of frames, ``pan``, ``phantom3d``, ``sphere``).
 
     ``size`` and ``max_size`` (see :func:`load_image`) apply to images only (ignored for audio);
     ``start``/``duration``/``samples`` crop
@@ -367,6 +384,10 @@ def load_signal(
     check_crop(start, duration, samples)
     if is_audio_path(source):
         return load_audio(source, start, duration, samples)
+    from . import volumes  # N-D readers (video, volumes, SDFs) build on this module
+
+    if volumes.is_nd_source(source):
+        return volumes.load_nd(source, size, max_size)
     return load_image(source, size, max_size)
 
 

@@ -64,6 +64,10 @@ def resolution_defaults(
       and gained 1–2 dB of gradient PSNR over 0.3 (BENCHMARKS.md, "Choosing the defaults").
     * ``l`` is the smallest radius whose half-plane square holds the ``low_fraction`` share of the
       input neurons (so the low block is dense), capped at ``b // 2`` so low frequencies stay low.
+    * In ``d ≥ 3`` a short axis (a clip's 16 frames) can make ``b`` so small that the band holds fewer
+      than ``input_width`` distinct frequencies (``(2b + 1)^d`` grows fast, but from ``b = 1``): there
+      ``b`` is raised to the narrowest band that holds them, at most ``k_nyq`` (as the spectrum rule
+      does in any ``d``). ``d ≤ 2`` keeps the plain rule (a too-wide ``input_width`` is an error there).
     """
     if period <= 0:
         raise ValueError(f"period must be positive, got {period}")
@@ -72,6 +76,9 @@ def resolution_defaults(
     dim = len(grid_shape)
     nyq = nyquist_index(min(grid_shape), period)
     band_limit = max(1, int(math.floor(band_fraction * nyq)))
+    if dim >= 3:
+        while half_plane_count(band_limit, dim) < input_width and band_limit + 1 <= nyq:
+            band_limit += 1
     n_low = round(low_fraction * max(input_width - dim, 0))
     low_range = 1
     while half_plane_count(low_range, dim) - dim < n_low and low_range < band_limit:

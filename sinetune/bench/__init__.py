@@ -10,6 +10,8 @@
 * ``prune`` — quality kept after pruning 25/50/75% of the hidden matrix (TUNER vs SIREN), and a grown
   dictionary against a fixed one (:mod:`sinetune.bench.prune`).
 * ``denoise``, ``inpaint``, ``superres`` — inverse tasks against classic baselines (:mod:`sinetune.bench.inverse`).
+* ``video``, ``volume``, ``sdf`` — N-D fits (a camera pan, a 3-D phantom, shapes' SDFs) on CPU-sized
+  protocols (:mod:`sinetune.bench.nd`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .audio import run_audio
 from .compress import run_compress
 from .inverse import run_denoise, run_inpaint, run_superres
 from .kodak import run_kodak
+from .nd import run_sdf, run_video, run_volume
 from .prune import run_prune
 from .reference import SINE_MLPS, PlainSineNetwork, interleaved_step_seconds, plain_stepper
 from .report import BenchReport
@@ -38,6 +41,9 @@ RUNNERS = {
     "denoise": run_denoise,
     "inpaint": run_inpaint,
     "superres": run_superres,
+    "video": run_video,
+    "volume": run_volume,
+    "sdf": run_sdf,
 }
 BENCHMARKS = tuple(RUNNERS)
 

@@ -214,6 +214,8 @@ def explain(options: TunerOptions, grid_shape: tuple[int, ...]) -> str:
                   if options.band_fraction > rule else ""))
     else:
         why = f"resolution rule: band_fraction {options.band_fraction:g}"
+        if options.band_limit > max(1, math.floor(options.band_fraction * nyquist)):  # d ≥ 3, a short axis
+            why += f", raised to hold {options.input_width} frequencies in {len(grid_shape)}-D"
     bounds = ", ".join(f"{bound:g}" for bound in options.block_bounds)
     return (f"TUNER band-limit b = {options.band_limit} ({options.band_limit / nyquist:.3f} of Nyquist "
             f"{nyquist:.1f}; {why}), low range l = {options.low_range}, column bounds {bounds} "
