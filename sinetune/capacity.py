@@ -106,9 +106,10 @@ def tuner_capacity(grid_shape: tuple[int, ...], period: float = 2.1, width: int 
     which the hidden width and the band then follow)."""
     grid_shape = tuple(int(n) for n in grid_shape)
     n_0 = input_width(grid_shape, period) if width is None else int(width)
-    return Capacity(samples=grid_samples(grid_shape), dim=len(grid_shape), input_width=n_0, hidden_width=max(HIDDEN_WIDTH, n_0),
+    return Capacity(samples=grid_samples(grid_shape), dim=len(grid_shape), input_width=n_0,
+                    hidden_width=max(HIDDEN_WIDTH, n_0),
                     hidden_layers=HIDDEN_LAYERS, band_fraction=band_fraction(grid_shape, period, n_0))
 
 
-__all__ = ["BAND_FRACTION", "HIDDEN_LAYERS", "HIDDEN_WIDTH", "INPUT_PER_SIDE", "MAX_INPUT_WIDTH", "OTHER_INPUT_WIDTH", "Capacity",
-           "band_fraction", "grid_samples", "input_width", "tuner_capacity"]
+__all__ = ["BAND_FRACTION", "HIDDEN_LAYERS", "HIDDEN_WIDTH", "INPUT_PER_SIDE", "MAX_INPUT_WIDTH", "OTHER_INPUT_WIDTH",
+           "Capacity", "band_fraction", "grid_samples", "input_width", "tuner_capacity"]

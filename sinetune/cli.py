@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
 
     bench = commands.add_parser("bench", help="run a benchmark and print its table")
-    bench.add_argument("name", help="benchmark name: kodak-256, audio, speed or ttq")
+    bench.add_argument("name", help="benchmark name: kodak-256, audio, speed, ttq or generalization")
     bench.add_argument("--data", type=Path,
                        help="data directory: kodak-256 its kodimNN.png, audio its clips (default: the data "
                             "cache's kodak/ or audio/, see sinetune data fetch; sinetune ships no data)")

@@ -5,6 +5,8 @@
   MLP (:mod:`sinetune.bench.audio`).
 * ``speed`` — training step time against plain PyTorch and the matmul floor (:mod:`sinetune.bench.speed`).
 * ``ttq`` — time to a held-out PSNR target under training levers (:mod:`sinetune.bench.ttq`).
+* ``generalization`` — held-out and super-resolution quality over grids × content classes at the
+  defaults (:mod:`sinetune.bench.generalization`, issue #17).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from typing import Any
 
 from ..errors import SinetuneError
 from .audio import run_audio
+from .generalization import run_generalization
 from .kodak import run_kodak
 from .reference import SINE_MLPS, PlainSineNetwork, interleaved_step_seconds, plain_stepper
 from .report import BenchReport
 from .speed import run_speed
 from .ttq import run_ttq
 
-RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq}
+RUNNERS = {"kodak-256": run_kodak, "audio": run_audio, "speed": run_speed, "ttq": run_ttq,
+           "generalization": run_generalization}
 BENCHMARKS = tuple(RUNNERS)
 
 

@@ -174,7 +174,8 @@ def _check_band_rule(options: TunerOptions) -> None:
 
 
 def fill_capacity(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
-    """Replace the widths, depth and band fraction left ``None`` by the grid's (:func:`sinetune.capacity.tuner_capacity`).
+    """Replace the widths, depth and band fraction left ``None`` by the grid's
+    (:func:`sinetune.capacity.tuner_capacity`).
 
     Given values win; a given ``input_width`` (or ``input_frequencies``) is what the hidden width and the
     band then follow. Idempotent: resolved options come back unchanged.
@@ -196,8 +197,8 @@ def prepare(options: TunerOptions, values: np.ndarray) -> TunerOptions:
 
     ``ν`` = :func:`~sinetune.methods.base.measure_band` (``band_energy``, or ``band_psnr`` when set);
     ``band_fraction = clip(SPECTRUM_BAND_GAIN · ν, *SPECTRUM_BAND_RANGE)``, raised if needed until the
-    band holds ``input_width`` distinct frequencies. First the widths, depth and band fraction left
-    ``None`` are filled from the grid (:func:`fill_capacity`). Nothing more happens under the
+    band holds ``input_width`` distinct frequencies (the widths left ``None`` are filled from the grid
+    first, :func:`fill_capacity`). Nothing happens under the
     resolution rule, with an explicit ``band_limit`` or ``input_frequencies``, or once
     ``energy_radius`` is known (a saved config rebuilds as it was trained).
 
@@ -205,10 +206,10 @@ def prepare(options: TunerOptions, values: np.ndarray) -> TunerOptions:
         values: ``grid_shape + (C,)`` samples (any range: ``ν`` is scale-invariant).
     """
     _check_band_rule(options)
-    options = fill_capacity(options, tuple(np.shape(values)[:-1]))
     if (options.band_rule != "spectrum" or options.energy_radius is not None or options.band_limit is not None
             or options.input_frequencies is not None):
         return options
+    options = fill_capacity(options, tuple(np.shape(values)[:-1]))  # the floor below needs n_0
     radius = measure_band(values, options.band_energy, options.band_psnr)
     fraction = spectrum_band_fraction(radius)
     # never so narrow that the band holds fewer than input_width distinct frequencies
@@ -244,7 +245,8 @@ def explain(options: TunerOptions, grid_shape: tuple[int, ...]) -> str:
     else:
         why = f"resolution rule: band_fraction {options.band_fraction:g}"
     bounds = ", ".join(f"{bound:g}" for bound in options.block_bounds)
-    return (f"{explain_widths(options, grid_shape)}; band-limit b = {options.band_limit} ({options.band_limit / nyquist:.3f} of Nyquist "
+    return (f"{explain_widths(options, grid_shape)}; band-limit b = {options.band_limit} "
+            f"({options.band_limit / nyquist:.3f} of Nyquist "
             f"{nyquist:.1f}; {why}), low range l = {options.low_range}, column bounds {bounds} "
             f"(limits {', '.join(map(str, options.block_limits))}, a frequency on a limit in the "
             f"{options.block_edge} block)")
