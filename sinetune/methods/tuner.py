@@ -53,7 +53,8 @@ class TunerOptions:
         input_width: ``n_0``, number of input frequencies (including ``e_1 … e_d``); ``None``: the capacity
             rule (:func:`sinetune.capacity.input_width`, ``√N`` for an image of ``N`` pixels).
         hidden_width: width of every hidden sine layer; ``None``: ``max(256, n_0)`` (:mod:`sinetune.capacity`).
-        hidden_layers: number of hidden sine layers (the paper uses 1); ``None``: 1.
+        hidden_layers: number of hidden sine layers (the paper uses 1; the capacity rule keeps 1 at every
+            size, :data:`sinetune.capacity.HIDDEN_LAYERS`).
         period: ``p``; the field is ``p``-periodic (coordinate units; the domain [-1, 1] has length 2).
         band_limit: ``b``, max ``max|k_i|`` of an input frequency (integer cycles per period).
         low_range: ``l``, radius of the dense low square.
@@ -96,7 +97,7 @@ class TunerOptions:
 
     input_width: int | None = None
     hidden_width: int | None = None
-    hidden_layers: int | None = None
+    hidden_layers: int = capacity.HIDDEN_LAYERS
     period: float = 2.1
     band_limit: int | None = None
     low_range: int | None = None
@@ -174,7 +175,7 @@ def _check_band_rule(options: TunerOptions) -> None:
 
 
 def fill_capacity(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
-    """Replace the widths, depth and band fraction left ``None`` by the grid's
+    """Replace the widths and band fraction left ``None`` by the grid's
     (:func:`sinetune.capacity.tuner_capacity`).
 
     Given values win; a given ``input_width`` (or ``input_frequencies``) is what the hidden width and the
@@ -188,7 +189,6 @@ def fill_capacity(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOp
     rule = capacity.tuner_capacity(grid_shape, options.period, width)
     return replace(options, input_width=rule.input_width,
                    hidden_width=rule.hidden_width if options.hidden_width is None else options.hidden_width,
-                   hidden_layers=rule.hidden_layers if options.hidden_layers is None else options.hidden_layers,
                    band_fraction=rule.band_fraction if options.band_fraction is None else options.band_fraction)
 
 
