@@ -77,9 +77,11 @@ def test_explicit_options_override_auto():
     assert (resolved.input_width, resolved.hidden_width, resolved.hidden_layers, resolved.band_fraction) == (
         40, 96, 2, 0.5)
     assert "given" in tuner.explain(resolved, (64, 64))
-    # a given input width alone: the hidden width and the band follow it
-    wide = tuner.resolve(TunerOptions(input_width=300), (64, 64))
-    assert wide.hidden_width == 300 and max_input_width(wide.band_limit, 2) >= 300
+    # a given input width alone: the hidden width follows it; the band is not raised for it (refused, saying why)
+    assert tuner.resolve(TunerOptions(input_width=300), (128, 128)).hidden_width == 300
+    assert tuner.resolve(TunerOptions(input_width=300), (128, 128)).band_fraction == capacity.BAND_FRACTION
+    with pytest.raises(SinetuneError, match="input_width 300 exceeds"):
+        tuner.resolve(TunerOptions(input_width=300), (64, 64))
     # the paper preset is untouched by the rule
     assert tuner.resolve(tuner.PAPER, (512, 512)).input_width == 416
 

@@ -178,8 +178,9 @@ def fill_capacity(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOp
     """Replace the widths and band fraction left ``None`` by the grid's
     (:func:`sinetune.capacity.tuner_capacity`).
 
-    Given values win; a given ``input_width`` (or ``input_frequencies``) is what the hidden width and the
-    band then follow. Idempotent: resolved options come back unchanged.
+    Given values win; a given ``input_width`` (or ``input_frequencies``) is what the hidden width then
+    follows, and its band is the unraised ``BAND_FRACTION`` (a width the band cannot hold is refused by
+    :func:`resolve`, saying why, as before). Idempotent: resolved options come back unchanged.
     """
     if not options.period > 0:
         raise SinetuneError(f"period must be positive, got {options.period}")
@@ -189,7 +190,8 @@ def fill_capacity(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOp
     rule = capacity.tuner_capacity(grid_shape, options.period, width)
     return replace(options, input_width=rule.input_width,
                    hidden_width=rule.hidden_width if options.hidden_width is None else options.hidden_width,
-                   band_fraction=rule.band_fraction if options.band_fraction is None else options.band_fraction)
+                   band_fraction=(options.band_fraction if options.band_fraction is not None else
+                                  rule.band_fraction if options.input_width is None else capacity.BAND_FRACTION))
 
 
 def prepare(options: TunerOptions, values: np.ndarray) -> TunerOptions:
