@@ -54,3 +54,5 @@ def test_registered_and_checked():
     assert "generalization" in BENCHMARKS and "data_dir" in benchmark_options("generalization")
     with pytest.raises(SinetuneError, match="unknown variant"):
         run_generalization(methods=["nope"])
+    with pytest.raises(SinetuneError, match="no cell"):
+        run_generalization(size=77)

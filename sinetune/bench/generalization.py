@@ -170,6 +170,7 @@ def run_generalization(
     resume: bool = False,
     seed: int = 0,
     cells: tuple[Cell, ...] = CELLS,
+    size: int | None = None,
 ) -> BenchReport:
     """Run the :data:`CELLS` matrix and write ``results.json``, ``results.md`` and ``report.html`` to ``out``.
 
@@ -179,6 +180,7 @@ def run_generalization(
         steps: optimizer steps per fit (full batch, each method's default learning rate).
         resume: continue an interrupted run in ``out``, skipping finished rows.
         cells: the matrix (default :data:`CELLS`; a test passes a tiny one).
+        size: only the cells whose longer grid side is ``size`` (``--size``; e.g. to run a grid in its own process).
     """
     if steps < 1:
         raise SinetuneError(f"steps must be positive, got {steps}")
@@ -186,6 +188,11 @@ def run_generalization(
     unknown = [m for m in chosen if m not in VARIANTS]
     if unknown:
         raise SinetuneError(f"unknown variant {unknown[0]!r}; choose from: {', '.join(VARIANTS)}")
+    if size is not None:
+        cells = tuple(c for c in cells if max(c.grid) == size)
+        if not cells:
+            raise SinetuneError(f"no cell of bench generalization has a {size}-pixel longer side; "
+                                f"sizes: {', '.join(sorted({str(max(c.grid)) for c in CELLS}, key=int))}")
     data_dir = Path(data_dir) if data_dir is not None else data_root()
     out_dir = Path(out) if out is not None else fresh_dir(Path("bench-runs") / "generalization")
     out_dir.mkdir(parents=True, exist_ok=True)
