@@ -3,8 +3,8 @@
 A field that can express more than the samples pin down memorises them: it fits the training pixels and
 not the ones in between. The *input* spectrum is what TUNER's capacity grows with — every input frequency
 ``k_j`` adds the integer combinations ``Σ n_j k_j`` a sine hidden layer makes of it (tuner-spec §1) —
-while extra hidden neurons mostly average (measured at 64², BENCHMARKS.md "Generalization": doubling the
-hidden width *raised* held-out PSNR, doubling the input frequencies or the band lowered it by 2–13 dB).
+while extra hidden neurons mostly average (probes at 64², docs/defaults.md: widening the hidden layer
+*raised* held-out PSNR, more input frequencies or a wider band lowered it by 2–13 dB).
 So the rule sizes the input spectrum by the grid and keeps the hidden layer wide:
 
 * ``n_0`` (input frequencies) ``= clip(round(INPUT_PER_SIDE · √N), d + 1, MAX_INPUT_WIDTH)`` with ``N``
@@ -15,8 +15,9 @@ So the rule sizes the input spectrum by the grid and keeps the hidden layer wide
 * depth: :data:`HIDDEN_LAYERS` (1) hidden layer at every size — a second one memorises more (issue #17);
 * band: ``band_fraction = BAND_FRACTION`` (0.2) of the grid's Nyquist index, raised only as far as
   the band must hold ``n_0`` distinct frequencies (``≤ 1``: the band never passes Nyquist);
-* bounds ``c = (1.0, 0.4)``, learning rate 5e-4 and 300 steps are the same at every size (they did
-  not measure better scaled; :data:`sinetune.methods.tuner.DEFAULT_LR`, ``TrainOptions.steps``).
+* not derived: bounds ``c = (1.0, 0.4)`` (clamped; learned bounds measured no consistent gain), the
+  learning rate 5e-4 and 300 steps (:data:`sinetune.methods.tuner.DEFAULT_LR`, ``TrainOptions.steps``)
+  stay the same at every size — no size-dependent rule for them was measured in issue #17.
 
 Everything here is a pure function of the grid shape, so a saved ``config.yaml`` (which records the
 resolved values) rebuilds the same field without the signal.
