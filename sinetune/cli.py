@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, help="optimizer steps per fit (default: kodak-256 300, audio 500; "
                                                  "speed: timed steps per run, 5)")
     bench.add_argument("--size", type=int, help="kodak-256, speed: image side (default 256); video, volume, sdf: "
-                                               "grid side (default 64)")
+                                               "grid side (default 64); generalization: only the cells of "
+                                               "this longer side")
     bench.add_argument("--width", type=int, help="network width (default: kodak-256, speed 256; audio 222; "
                                                 "video, volume, sdf 128)")
     bench.add_argument("--stop-psnr", type=float, help="kodak-256: end each fit once its held-out PSNR reaches "

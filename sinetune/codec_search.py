@@ -204,12 +204,9 @@ class CandidateSearch:
         entry = get_method(self.method)
         shape = {"input_width": width, "hidden_width": width}
         if self.method == "tuner":  # a small image holds few distinct frequencies below TUNER's band-limit
-            from .spectral import max_input_width, resolution_defaults
+            from .capacity import held_input_width
 
-            defaults = entry.options_type()
-            band = resolution_defaults(self.signal.grid_shape, defaults.period, width, defaults.band_fraction,
-                                       defaults.low_fraction).band_limit
-            shape["input_width"] = min(width, max_input_width(band, len(self.signal.grid_shape)))
+            shape["input_width"] = held_input_width(self.signal.grid_shape, width, entry.options_type().period)
         if self.options.hidden_layers is not None:
             shape["hidden_layers"] = self.options.hidden_layers
         train_options = TrainOptions(steps=self.options.steps, keep_best=True, checkpoint_seconds=None)

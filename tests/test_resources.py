@@ -109,7 +109,7 @@ def test_a_fit_beyond_the_memory_is_refused_with_a_batch_size(capsys, monkeypatc
     assert_one_line_error(code, err, "GiB of memory", "32.0 GiB is available", "--batch-size")
     assert time.monotonic() - started < 300  # refused before allocating the 50+ GB a full-batch step needs
     suggested = int(err.split("--batch-size ")[1].split()[0])
-    assert suggested >= 2**20  # 32 GiB holds a step on a million samples of a width-256 TUNER
+    assert suggested >= 2**19  # 32 GiB holds a step on half a million samples of the 1024/1024 TUNER of 8192²
     prepared = _prepared(64)
     monkeypatch.setattr("sinetune.resources.available_memory", lambda device="cpu": 2**20)
     with pytest.raises(SinetuneError, match="fit a smaller signal"):  # not even the arrays fit in 1 MiB

@@ -262,7 +262,7 @@ def test_volume_fit_end_to_end_with_tuner(tmp_path):
         train_options=TrainOptions(steps=5), out=tmp_path / "run", device="cpu")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["kind"] == "volume" and len(metrics["slice_psnr"]) == 8
-    assert "TUNER band-limit" in metrics["derived"]
+    assert "TUNER 16 input frequencies" in metrics["derived"] and "band-limit b = " in metrics["derived"]
     out = render_run(tmp_path / "run", size=10)
     assert np.load(out).shape == (10, 10, 10, 1)
     with pytest.raises(SinetuneError, match="renders to .npy"):

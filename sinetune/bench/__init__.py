@@ -12,6 +12,8 @@
 * ``denoise``, ``inpaint``, ``superres`` — inverse tasks against classic baselines (:mod:`sinetune.bench.inverse`).
 * ``video``, ``volume``, ``sdf`` — N-D fits (a camera pan, a 3-D phantom, shapes' SDFs) on CPU-sized
   protocols (:mod:`sinetune.bench.nd`).
+* ``generalization`` — held-out and super-resolution quality over grids × content classes at the
+  defaults (:mod:`sinetune.bench.generalization`, issue #17).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from ..errors import SinetuneError
 from .audio import run_audio
 from .compress import run_compress
+from .generalization import run_generalization
 from .inverse import run_denoise, run_inpaint, run_superres
 from .kodak import run_kodak
 from .nd import run_sdf, run_video, run_volume
@@ -44,6 +47,7 @@ RUNNERS = {
     "video": run_video,
     "volume": run_volume,
     "sdf": run_sdf,
+    "generalization": run_generalization,
 }
 BENCHMARKS = tuple(RUNNERS)
 

@@ -159,16 +159,11 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
 
 
 def tuner_input_width(grid_shape: tuple[int, ...], width: int, band_fraction: float | None = None) -> int:
-    """``width``, capped at the distinct input frequencies TUNER's band (``band_fraction``, default
-    TUNER's) holds on ``grid_shape`` (:func:`sinetune.spectral.max_input_width`; a 32² grid's
-    band-limit 3 holds 24)."""
-    from ..methods import TunerOptions
-    from ..spectral import max_input_width, resolution_defaults
+    """``width``, capped at the distinct input frequencies TUNER's unraised band holds on ``grid_shape``
+    (:func:`sinetune.capacity.held_input_width`; a 32² grid's band-limit 3 holds 24)."""
+    from ..capacity import held_input_width
 
-    defaults = TunerOptions()
-    band = resolution_defaults(grid_shape, defaults.period, width, band_fraction or defaults.band_fraction,
-                               defaults.low_fraction)
-    return min(width, max_input_width(band.band_limit, len(grid_shape)))
+    return held_input_width(grid_shape, width, band_fraction=band_fraction)
 
 
 def _write(report: BenchReport, header: dict[str, Any], columns: list[str], out_dir: Path) -> None:

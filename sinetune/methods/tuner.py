@@ -7,6 +7,8 @@ Faithful to ``tuner-spec.md`` §1–3 with the documented best readings:
   lattice up to the band-limit ``b``), frozen; phases ``φ ~ U(-π/2, π/2)``, trained.
 * ``b`` and ``l`` follow the signal's resolution (:func:`sinetune.spectral.resolution_defaults`), or with
   ``band_rule="spectrum"`` the target's spectrum (:func:`prepare`, issue #4).
+* Widths, depth and the band fraction left ``None`` follow the grid (:mod:`sinetune.capacity`, issue #17:
+  ``n_0 = √N`` input frequencies, ``n_1 = max(256, n_0)``, one hidden layer); given values always win.
 * Hidden sine layer(s) in SIREN convention ``sin(ω_h (W z + b))``; effective weights of the first
   hidden layer ``Ŵ_ij ~ N(0, (0.3 c_j)²)`` with the column bound ``c_j`` of input frequency ``j``.
 * Bounds per *column*: ``c_j = c_L`` for ``max|K_j| ≤ limit`` else ``c_H`` (general vectors allowed;
@@ -25,6 +27,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from .. import capacity
 from ..constraints import BoundPenalty, ColumnClamp, PositiveBounds
 from ..errors import SinetuneError
 from ..lattice import check_input_frequencies
@@ -47,16 +50,19 @@ class TunerOptions:
     """TUNER hyper-parameters. ``None`` means "derive from the signal" (resolved before building).
 
     Attributes:
-        input_width: ``n_0``, number of input frequencies (including ``e_1 … e_d``).
-        hidden_width: width of every hidden sine layer.
-        hidden_layers: number of hidden sine layers (the paper uses 1).
+        input_width: ``n_0``, number of input frequencies (including ``e_1 … e_d``); ``None``: the capacity
+            rule (:func:`sinetune.capacity.input_width`, ``√N`` for an image of ``N`` pixels).
+        hidden_width: width of every hidden sine layer; ``None``: ``max(256, n_0)`` (:mod:`sinetune.capacity`).
+        hidden_layers: number of hidden sine layers (the paper uses 1; the capacity rule keeps 1 at every
+            size, :data:`sinetune.capacity.HIDDEN_LAYERS`).
         period: ``p``; the field is ``p``-periodic (coordinate units; the domain [-1, 1] has length 2).
         band_limit: ``b``, max ``max|k_i|`` of an input frequency (integer cycles per period).
         low_range: ``l``, radius of the dense low square.
         band_fraction: ``b`` as a fraction of the grid's Nyquist index when ``band_limit`` is None
-            (under ``band_rule="spectrum"`` it is what the rule chose).
+            (under ``band_rule="spectrum"`` it is what the rule chose); ``None``: 0.2, raised just enough
+            for the band to hold ``n_0`` frequencies (:func:`sinetune.capacity.band_fraction`).
         band_rule: how ``band_fraction`` is chosen when ``band_limit`` is None: ``"resolution"``
-            keeps the value given (default 0.2 of Nyquist); ``"spectrum"`` derives it from the
+            keeps the value given (default: the capacity rule's, 0.2 of Nyquist); ``"spectrum"`` derives it from the
             target (:func:`prepare`): ``SPECTRUM_BAND_GAIN · ν`` clipped to
             :data:`SPECTRUM_BAND_RANGE`, with ``ν`` the band (fraction of Nyquist) holding
             ``band_energy`` of the target's energy.
@@ -89,13 +95,13 @@ class TunerOptions:
             refuses it, ``"off"`` keeps it.
     """
 
-    input_width: int = 256
-    hidden_width: int = 256
-    hidden_layers: int = 1
+    input_width: int | None = None
+    hidden_width: int | None = None
+    hidden_layers: int = capacity.HIDDEN_LAYERS
     period: float = 2.1
     band_limit: int | None = None
     low_range: int | None = None
-    band_fraction: float = 0.2
+    band_fraction: float | None = None
     band_rule: Literal["resolution", "spectrum"] = "resolution"
     band_energy: float = 0.99
     band_psnr: float | None = None
@@ -168,12 +174,33 @@ def _check_band_rule(options: TunerOptions) -> None:
     check_band_measure(options.band_energy, options.band_psnr)
 
 
+def fill_capacity(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
+    """Replace the widths and band fraction left ``None`` by the grid's
+    (:func:`sinetune.capacity.tuner_capacity`).
+
+    Given values win; a given ``input_width`` (or ``input_frequencies``) is what the hidden width then
+    follows, and its band is the unraised ``BAND_FRACTION`` (a width the band cannot hold is refused by
+    :func:`resolve`, saying why, as before). Idempotent: resolved options come back unchanged.
+    """
+    if not options.period > 0:
+        raise SinetuneError(f"period must be positive, got {options.period}")
+    width = options.input_width
+    if width is None and options.input_frequencies is not None:
+        width = len(options.input_frequencies)
+    rule = capacity.tuner_capacity(grid_shape, options.period, width)
+    return replace(options, input_width=rule.input_width,
+                   hidden_width=rule.hidden_width if options.hidden_width is None else options.hidden_width,
+                   band_fraction=(options.band_fraction if options.band_fraction is not None else
+                                  rule.band_fraction if options.input_width is None else capacity.BAND_FRACTION))
+
+
 def prepare(options: TunerOptions, values: np.ndarray) -> TunerOptions:
     """Under ``band_rule="spectrum"``, measure the target's energy band and choose ``band_fraction``.
 
     ``ν`` = :func:`~sinetune.methods.base.measure_band` (``band_energy``, or ``band_psnr`` when set);
     ``band_fraction = clip(SPECTRUM_BAND_GAIN · ν, *SPECTRUM_BAND_RANGE)``, raised if needed until the
-    band holds ``input_width`` distinct frequencies. Nothing happens under the
+    band holds ``input_width`` distinct frequencies (the widths left ``None`` are filled from the grid
+    first, :func:`fill_capacity`). Nothing happens under the
     resolution rule, with an explicit ``band_limit`` or ``input_frequencies``, or once
     ``energy_radius`` is known (a saved config rebuilds as it was trained).
 
@@ -184,6 +211,7 @@ def prepare(options: TunerOptions, values: np.ndarray) -> TunerOptions:
     if (options.band_rule != "spectrum" or options.energy_radius is not None or options.band_limit is not None
             or options.input_frequencies is not None):
         return options
+    options = fill_capacity(options, tuple(np.shape(values)[:-1]))  # the floor below needs n_0
     radius = measure_band(values, options.band_energy, options.band_psnr)
     fraction = spectrum_band_fraction(radius)
     # never so narrow that the band holds fewer than input_width distinct frequencies
@@ -212,20 +240,43 @@ def explain(options: TunerOptions, grid_shape: tuple[int, ...]) -> str:
                f"{SPECTRUM_BAND_RANGE[0]:g}–{SPECTRUM_BAND_RANGE[1]:g}: band_fraction {rule:g}"
                + (f", raised to {options.band_fraction:g} to hold {options.input_width} frequencies"
                   if options.band_fraction > rule else ""))
+    elif options.band_fraction == capacity.band_fraction(grid_shape, options.period, options.input_width):
+        raised = options.band_fraction != capacity.BAND_FRACTION
+        why = (f"capacity rule: band_fraction {capacity.BAND_FRACTION:g}"
+               + (f", raised to {options.band_fraction:g} to hold {options.input_width} frequencies" if raised else ""))
     else:
         why = f"resolution rule: band_fraction {options.band_fraction:g}"
         if options.band_limit > max(1, math.floor(options.band_fraction * nyquist)):  # d ≥ 3, a short axis
             why += f", raised to hold {options.input_width} frequencies in {len(grid_shape)}-D"
     bounds = ", ".join(f"{bound:g}" for bound in options.block_bounds)
-    return (f"TUNER band-limit b = {options.band_limit} ({options.band_limit / nyquist:.3f} of Nyquist "
+    return (f"{explain_widths(options, grid_shape)}; band-limit b = {options.band_limit} "
+            f"({options.band_limit / nyquist:.3f} of Nyquist "
             f"{nyquist:.1f}; {why}), low range l = {options.low_range}, column bounds {bounds} "
             f"(limits {', '.join(map(str, options.block_limits))}, a frequency on a limit in the "
             f"{options.block_edge} block)")
 
 
+def explain_widths(options: TunerOptions, grid_shape: tuple[int, ...]) -> str:
+    """The widths and depth of resolved ``options``, and whether the capacity rule chose them."""
+    rule = capacity.tuner_capacity(grid_shape, options.period)
+    shape = (f"TUNER {options.input_width} input frequencies, {options.hidden_layers} hidden layer"
+             f"{'s' * (options.hidden_layers != 1)} of {options.hidden_width}")
+    if (options.input_width, options.hidden_width, options.hidden_layers) == (
+            rule.input_width, rule.hidden_width, rule.hidden_layers):
+        return f"{shape} ({rule.reason()})"
+    given = [name for name, value, derived in (
+        ("input_width", options.input_width, rule.input_width),
+        ("hidden_width", options.hidden_width, capacity.tuner_capacity(grid_shape, options.period,
+                                                                       options.input_width).hidden_width),
+        ("hidden_layers", options.hidden_layers, rule.hidden_layers)) if value != derived]
+    return f"{shape} ({', '.join(given)} given; capacity rule: {rule.input_width}/{rule.hidden_width})"
+
+
 def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
-    """Fill the resolution-derived values (``band_limit``, ``low_range``, ``block_limits``) and validate."""
+    """Fill the grid-derived values (the capacity rule's widths, ``band_limit``, ``low_range``,
+    ``block_limits``) and validate."""
     dim = len(grid_shape)
+    options = fill_capacity(options, grid_shape)
     if options.input_width < dim + 1:
         raise SinetuneError(f"input_width {options.input_width} is too small: TUNER needs at least {dim + 1} "
                             f"input frequencies ({dim} canonical ones and one more)")
