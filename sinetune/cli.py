@@ -2,7 +2,7 @@
 
 * ``sinetune fit IMAGE|SOUND`` → :func:`sinetune.runs.run`
 * ``sinetune fit-many DIR_OR_GLOB …`` → :func:`sinetune.many.fit_many`
-* ``sinetune render RUN`` → :func:`sinetune.runs.render_run`
+* ``sinetune render RUN`` → :func:`sinetune.renders.render_run`
 * ``sinetune bench NAME`` → :func:`sinetune.bench.run_benchmark`
 * ``sinetune analyze RUN`` → :func:`sinetune.analysis.analyze_run`
 * ``sinetune report RUN`` → :func:`sinetune.report.write_report` (a benchmark's folder:

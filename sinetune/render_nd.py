@@ -137,7 +137,7 @@ def write_nd_run(run_dir: Path, result: FitResult, prediction: np.ndarray, name:
 
 def render_nd(fitted: nn.Module, info: dict, run_dir: str | Path, size: int | None, domain: tuple[float, float],
               out: str | Path | None, overwrite: bool, chunk: int) -> Path:
-    """The N-D branch of :func:`sinetune.runs.render_run` (see the module docstring).
+    """The N-D branch of :func:`sinetune.renders.render_run` (see the module docstring).
 
     ``size``: the longer side of the render grid (a video's longer spatial side; its frames are
     kept), ``None`` = the training grid.
