@@ -27,7 +27,7 @@ import sys
 import typing
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .cli_codec import CODEC_COMMANDS, add_codec_commands
 from .cli_fit import (  # noqa: F401  (fit_config, run_config: importable from here too)
@@ -68,6 +68,18 @@ SET_HELP = ("set any run-config key: a method option (hidden_width=128 or option
             "(block_bounds=[1.0,0.4]); repeatable, applied after the other flags")
 
 
+def _int_or(words: list[str]) -> Callable[[str], int | str]:
+    """An argparse type: an integer, or one of ``words``."""
+    def parse(text: str) -> int | str:
+        if text in words:
+            return text
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer or {' or '.join(words)}, got {text!r}") from None
+    return parse
+
+
 def _add_config_flag(parser: argparse.ArgumentParser, flag: str, key: str) -> None:
     """``flag`` setting run-config ``key``, typed and documented from its dataclass field."""
     from .config import RunConfig, SignalConfig
@@ -83,6 +95,10 @@ def _add_config_flag(parser: argparse.ArgumentParser, flag: str, key: str) -> No
         options.update(action="store_true", default=None)
     elif typing.get_origin(kind) is typing.Literal:
         options["choices"] = typing.get_args(kind)
+    elif int in typing.get_args(kind):  # int or a word (``--batch-size 16384|full``)
+        words = [word for arg in typing.get_args(kind) if typing.get_origin(arg) is typing.Literal
+                 for word in typing.get_args(arg)]
+        options.update(type=_int_or(words), metavar="N|" + "|".join(words))
     else:
         options.update(type=kind, metavar="N" if kind is int else "X")
     parser.add_argument(flag, **options)
@@ -165,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, help="audio: fit the first S seconds of each clip (default 1)")
     bench.add_argument("--methods", help="comma-separated methods (default: kodak-256 tuner,siren; "
                                          "audio siren,siren2,tuner,finer,ssn)")
-    bench.add_argument("--steps", type=int, help="optimizer steps per fit (default: kodak-256 300, audio 500; "
+    bench.add_argument("--steps", type=int, help="optimizer steps per fit (default: kodak-256 the fit's derived "
+                                                 "steps, audio 500; "
                                                  "speed: timed steps per run, 5)")
     bench.add_argument("--size", type=int, help="kodak-256, speed: image side (default 256); video, volume, sdf: "
                                                "grid side (default 64); generalization: only the cells of "

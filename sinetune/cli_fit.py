@@ -55,7 +55,7 @@ def run_config(args: argparse.Namespace, data: dict[str, object], flags: dict[st
     applied (in that order), typed and validated by :func:`sinetune.config.config_from_dict`."""
     from .config import apply_overrides, config_from_dict
 
-    if args.batch_size is not None and args.batch_size < 1:
+    if isinstance(args.batch_size, int) and args.batch_size < 1:
         raise SinetuneError(f"--batch-size must be a positive integer, got {args.batch_size}")
     values = {key: getattr(args, _dest(flag)) for flag, key in flags.items() if getattr(args, _dest(flag)) is not None}
     if args.full_size:

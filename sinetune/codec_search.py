@@ -209,7 +209,8 @@ class CandidateSearch:
             shape["input_width"] = held_input_width(self.signal.grid_shape, width, entry.options_type().period)
         if self.options.hidden_layers is not None:
             shape["hidden_layers"] = self.options.hidden_layers
-        train_options = TrainOptions(steps=self.options.steps, keep_best=True, checkpoint_seconds=None)
+        train_options = TrainOptions(steps=self.options.steps, batch_size="full", keep_best=True,
+                                     checkpoint_seconds=None)
         return RunConfig(signal=SignalConfig(path=self.signal.source or self.signal.name), method=self.method,
                          options=replace(entry.options_type(), **shape), train=train_options,
                          seed=self.options.seed, holdout=0.0, device=self.device)

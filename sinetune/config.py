@@ -6,7 +6,7 @@ signal-derived values resolved, training options, seed, hold-out fraction, devic
     signal: {path: astronaut, size: 256, max_size: 256, start: null, duration: null, samples: null}
     method: tuner
     options: {input_width: 256, hidden_width: 256, period: 2.1, band_limit: 40, ...}
-    train: {steps: 300, lr: 0.0005, batch_size: null, log_every: 10}
+    train: {steps: 1200, lr: 0.0005, batch_size: 16384, log_every: 10}   # derived: sinetune.batching
     seed: 0
     holdout: 0.05
     device: auto
@@ -143,7 +143,9 @@ def _typed(data_class: type, data: Any, where: str) -> Any:
         raise SinetuneError(f"unknown key(s) in '{where}': {', '.join(sorted(error.keys))}; valid keys: "
                             f"{', '.join(hints)}") from None
     except dacite.WrongTypeError as error:
-        raise SinetuneError(f"wrong type for '{where}.{error.field_path}': expected {error.field_type}, "
+        from .docs import format_type
+
+        raise SinetuneError(f"wrong type for '{where}.{error.field_path}': expected {format_type(error.field_type)}, "
                             f"got {error.value!r}") from None
     except dacite.DaciteError as error:
         raise SinetuneError(f"invalid '{where}' section: {error}") from None

@@ -66,7 +66,7 @@ class GrowOptions:
     round_steps: int = 50
     final_steps: int = 200
     band_limit: int | None = None
-    train: TrainOptions = field(default_factory=lambda: TrainOptions(log_every=50))
+    train: TrainOptions = field(default_factory=lambda: TrainOptions(batch_size="full", log_every=50))
 
     def validate(self) -> None:
         """One-line :class:`SinetuneError` for an invalid option."""

@@ -87,7 +87,7 @@ class PruneOptions:
     max_steps: int | None = None
     max_rounds: int = 50
     keep_canonical: bool = True
-    train: TrainOptions = field(default_factory=lambda: TrainOptions(log_every=50))
+    train: TrainOptions = field(default_factory=lambda: TrainOptions(batch_size="full", log_every=50))
 
     def validate(self) -> None:
         """One-line :class:`SinetuneError` for an invalid option."""

@@ -279,7 +279,8 @@ def quantization_aware_finetune(field: SinusoidalField, coords: torch.Tensor, va
         parametrize.register_parametrization(modules[owner], attribute,
                                              FakeQuantize(options.bits, options.granularity))
     try:
-        train_options = TrainOptions(steps=options.qat_steps, log_every=max(1, min(10, options.qat_steps)),
+        train_options = TrainOptions(steps=options.qat_steps, batch_size="full",
+                                     log_every=max(1, min(10, options.qat_steps)),
                                      keep_best=True, lr_schedule="cosine", checkpoint_seconds=None)
         return train(field, coords, values, train_options, options.qat_lr or lr, data_range=data_range,
                      progress=progress)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import torch
 from PIL import Image
 
+from .batching import resolve_batching, samples_per_step
 from .errors import SinetuneError
 
 if TYPE_CHECKING:
@@ -221,7 +222,7 @@ def estimate_fit_memory(prepared: PreparedFit) -> MemoryEstimate:
     signal, train = prepared.signal, prepared.config.train
     count = math.prod(signal.grid_shape)
     training = count - int(prepared.mask.sum())
-    batch = min(train.batch_size or training, training)
+    batch = samples_per_step(resolve_batching(train, training, signal.dim).batch_size, training)
     full = batch >= training
     per_sample, cache = _per_sample(prepared, cached=train.cache_encoding and full)
     minibatch = per_sample if not (train.cache_encoding and full) else _per_sample(prepared, cached=False)[0]

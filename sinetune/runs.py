@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .batching import describe_batching, resolve_batching
 from .checkpoint import load_field
 from .config import RunConfig, SignalConfig, check_seed, config_to_dict, load_config
 from .divergence import divergence_reason
@@ -96,6 +97,7 @@ class PreparedFit:
         mask: boolean mask over the flattened samples, ``True`` = not trained (held out, or missing).
         device: where the field lives.
         task: the inverse task's input (:mod:`sinetune.tasks`): ``signal`` is its corrupted signal.
+        batching: what :mod:`sinetune.batching` derived (batch size, steps), for the ``derived:`` line.
     """
 
     config: RunConfig
@@ -105,6 +107,7 @@ class PreparedFit:
     mask: np.ndarray
     device: torch.device
     task: TaskInput | None = None
+    batching: str = ""
 
     @property
     def missing(self) -> np.ndarray | None:
@@ -178,7 +181,11 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
         mask = mask | task.missing  # missing samples are never trained
         if mask.all():
             raise SinetuneError("the hold-out and the missing samples leave nothing to fit; lower --holdout")
-    prepared = PreparedFit(config, fitted_signal, built, generator, mask, device, task)
+    # the derived batch size and steps (sinetune.batching), from the samples that are trained
+    count, dim = int((~mask).sum()), fitted_signal.dim
+    batching = describe_batching(config.train, count, dim)
+    config = replace(config, train=resolve_batching(config.train, count, dim))
+    prepared = PreparedFit(config, fitted_signal, built, generator, mask, device, task, batching)
     check_fit_memory(prepared)  # refuse (suggesting --batch-size) before any sample is trained
     return prepared
 
@@ -189,7 +196,8 @@ def derived_text(prepared: PreparedFit) -> str:
     signal-derived options and the rule behind them (its ``explain``)."""
     explain = get_method(prepared.config.method).explain
     parts = [prepared.signal.sizing, describe_task(prepared.task) if prepared.task is not None else "",
-             explain(prepared.config.options, prepared.signal.grid_shape) if explain is not None else ""]
+             explain(prepared.config.options, prepared.signal.grid_shape) if explain is not None else "",
+             prepared.batching]
     return "; ".join(part for part in parts if part)
 
 
@@ -202,7 +210,7 @@ def describe_fit(prepared: PreparedFit, out: str | Path | None = None, name: str
         shape = f"{signal.grid_shape[0]} samples at {signal.sample_rate} Hz"
     else:
         shape = "×".join(map(str, signal.grid_shape)) + f", {signal.channels} channel{'s' * (signal.channels != 1)}"
-    batch = f"batches of {config.train.batch_size}" if config.train.batch_size else "full batch"
+    batch = "full batch" if config.train.batch_size == "full" else f"batches of {config.train.batch_size}"
     target = f" → {out}" if out is not None else ""
     return (f"fit {config.method} to {name or signal.name} ({shape}), {config.train.steps} steps, {batch} on "
             f"{prepared.device.type}{target}")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 import torch
 from torch import nn
 
+from .batching import resolve_batching, samples_per_step
 from .constraints import BoundPenalty, ColumnClamp, Constraint, Penalty, PositiveBounds
 from .levers import lr_factor, solve_head
 from .metrics import psnr_from_mse
@@ -41,11 +42,14 @@ class TrainOptions:
     """How a field is optimised.
 
     Attributes:
-        steps: number of optimizer steps (not epochs).
+        steps: number of optimizer steps (not epochs); ``null``: derived, 300 passes over the training
+            samples (300 with a full batch; :mod:`sinetune.batching`).
         lr: Adam learning rate on the *stored* parameters; ``None`` uses the method's documented
             default. For sine layers the stored weight is ``W = Ŵ/ω`` so the effective weights move
             about ``ω·lr`` per step (docs/methods.md, "Learning rate").
-        batch_size: samples per step; ``None`` = full batch (all training samples every step).
+        batch_size: samples per step, or ``full`` (all training samples every step); ``null``: derived,
+            16384 for images and other signals of 2+ dimensions with more than 32768 training samples,
+            else ``full`` (:mod:`sinetune.batching`).
         log_every: evaluate and log every this many steps (and at the last step).
         stop_psnr: stop early once the PSNR at a log step reaches this many dB — the held-out
             PSNR when there are held-out samples, else the training PSNR. ``None``: never.
@@ -85,9 +89,9 @@ class TrainOptions:
             TUNER, SIREN and other sinusoidal fields; a time-to-quality lever).
     """
 
-    steps: int = 300
+    steps: int | None = None
     lr: float | None = None
-    batch_size: int | None = None
+    batch_size: int | Literal["full"] | None = None
     log_every: int = 10
     stop_psnr: float | None = None
     stop_plateau: int | None = None
@@ -106,12 +110,13 @@ class TrainOptions:
     def validate(self) -> None:
         from .errors import SinetuneError
 
-        if self.steps < 1:
+        if self.steps is not None and self.steps < 1:
             raise SinetuneError(f"steps must be a positive integer, got {self.steps}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise SinetuneError(f"lr must be a positive number, got {self.lr}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise SinetuneError(f"batch_size must be positive, got {self.batch_size}")
+        if self.batch_size is not None and self.batch_size != "full" and (
+                isinstance(self.batch_size, str) or self.batch_size < 1):
+            raise SinetuneError(f"batch_size must be a positive integer or full, got {self.batch_size}")
         if self.eval_chunk < 1:
             raise SinetuneError(f"eval_chunk must be positive, got {self.eval_chunk}")
         if self.log_every < 1:
@@ -294,7 +299,7 @@ def train(
         constraints: applied after every optimizer step (and once before the first).
         penalties: loss terms added to the MSE (a scalar, or ``(B,)`` per signal for a stack).
         heldout: optional ``(coords (M, d), values (M, C) or (B, M, C))`` scored at every log step.
-        generator: draws mini-batches (only used when ``options.batch_size`` is set); a stack's
+        generator: draws mini-batches (only used when a step takes fewer than all samples); a stack's
             signals share one order, the one a separate fit with the same generator draws.
         progress: report the steps (:class:`~sinetune.progress.Progress`: a bar on a terminal, else
             a line every few seconds with the step, loss, PSNR and ETA); ``True``: the default
@@ -326,7 +331,8 @@ def train(
     optimizer = torch.optim.Adam(trainable, lr=lr)
     runs = [_SignalRun() for _ in range(count_signals)]
     count = len(coords)
-    batch = options.batch_size or count
+    options = resolve_batching(options, count, coords.shape[1])
+    batch = samples_per_step(options.batch_size, count)
     batches = MinibatchOrder(count, batch, generator, device)
     last_good = [p.detach().clone() for p in trainable]  # weights whose loss was evaluated and finite
     first_step, elapsed, active = 1, 0.0, list(range(count_signals))

@@ -211,7 +211,7 @@ def test_seconds_to_psnr_is_the_first_logged_step_at_the_target():
     assert seconds_to_psnr([{"heldout_psnr": float("nan"), "elapsed_s": 1.0}], 30.0) is None
 
 
-def test_ttq_runs_every_lever_after_the_default_and_reports_ratios(kodak, tmp_path, capsys):
+def test_ttq_runs_every_lever_after_the_full_batch_and_reports_ratios(kodak, tmp_path, capsys):
     from conftest import run_cli
 
     code, out, err = run_cli(capsys, "bench", "ttq", "--data", kodak, "--images", "01", "--methods", "tuner",
@@ -219,7 +219,7 @@ def test_ttq_runs_every_lever_after_the_default_and_reports_ratios(kodak, tmp_pa
                              "--width", 8, "--device", "cpu", "--out", tmp_path / "ttq")
     assert code == 0, err
     rows = json.loads((tmp_path / "ttq" / "results.json").read_text())["rows"]
-    assert [row["lever"] for row in rows] == ["default", "solved head", "lr ×2"]
+    assert [row["lever"] for row in rows] == ["full batch", "solved head", "lr ×2"]
     default = rows[0]
     assert default["ratio"] == 1.0 or default["seconds_to_target"] is None
     for row in rows[1:]:

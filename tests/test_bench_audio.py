@@ -208,7 +208,7 @@ def test_cli_leaves_out_flags_not_given(monkeypatch, tmp_path, capsys):
     """Without --methods/--steps each benchmark keeps its own defaults (kodak-256: tuner,siren × 300)."""
     calls = []
 
-    def fake_kodak(data_dir=None, images=None, methods=("tuner", "siren"), steps=300, device="auto", out=None,
+    def fake_kodak(data_dir=None, images=None, methods=("tuner", "siren"), steps=None, device="auto", out=None,
                    overrides=None, progress=False, resume=False):
         calls.append(dict(locals()))
         return BenchReport(markdown="table", out_dir=tmp_path)
@@ -216,11 +216,11 @@ def test_cli_leaves_out_flags_not_given(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(RUNNERS, "kodak-256", fake_kodak)
     assert run_cli(capsys, "bench", "kodak-256", "--images", "03,19")[0] == 0
     assert calls[-1]["images"] == ["03", "19"] and calls[-1]["methods"] == ("tuner", "siren")
-    assert calls[-1]["steps"] == 300
+    assert calls[-1]["steps"] is None  # the fit's derived steps (sinetune.batching)
     assert run_cli(capsys, "bench", "kodak-256", "--methods", "siren", "--steps", 7)[0] == 0
     assert calls[-1]["methods"] == ["siren"] and calls[-1]["steps"] == 7 and calls[-1]["images"] is None
     defaults = {k: p.default for k, p in inspect.signature(run_kodak).parameters.items()}
-    assert tuple(defaults["methods"]) == ("tuner", "siren") and defaults["steps"] == 300
+    assert tuple(defaults["methods"]) == ("tuner", "siren") and defaults["steps"] is None
     defaults = {k: p.default for k, p in inspect.signature(run_audio).parameters.items()}
     assert tuple(defaults["methods"]) == METHODS and defaults["steps"] == 500 and defaults["seconds"] == 1.0
     assert defaults["width"] == 222 and defaults["hidden_layers"] == 3 and defaults["seed"] == 0

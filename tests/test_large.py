@@ -168,7 +168,7 @@ def test_render_run_uses_the_runs_eval_chunk(minibatch_runs, tmp_path):
 
 
 def test_full_batch_and_minibatch_runs_share_the_pipeline(tmp_path):
-    """A batch at least the training set is full batch: same weights as ``batch_size=None``."""
+    """A batch at least the training set is full batch: same weights as the full batch (the default at this size)."""
     from conftest import smooth_rgb
 
     from sinetune.signals import Signal

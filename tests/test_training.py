@@ -56,7 +56,7 @@ def test_weights_going_non_finite_at_a_log_step_with_heldout_pixels_are_restored
 @pytest.mark.parametrize("kwargs, message", [
     ({"steps": 0}, "steps"), ({"steps": -5}, "steps"),
     ({"lr": 0.0}, "lr"), ({"lr": -1e-3}, "lr"), ({"lr": float("nan")}, "lr"), ({"lr": float("inf")}, "lr"),
-    ({"batch_size": 0}, "batch_size"), ({"log_every": 0}, "log_every"),
+    ({"batch_size": 0}, "batch_size"), ({"batch_size": "half"}, "batch_size"), ({"log_every": 0}, "log_every"),
 ])
 def test_train_options_validation(kwargs, message):
     with pytest.raises(SinetuneError, match=message):
@@ -65,7 +65,7 @@ def test_train_options_validation(kwargs, message):
 
 def test_train_options_valid():
     TrainOptions(steps=1, lr=1e-3, batch_size=1, log_every=1).validate()  # no exception
-    assert TrainOptions().lr is None and TrainOptions().steps == 300
+    assert TrainOptions().lr is None and TrainOptions().steps is None and TrainOptions().batch_size is None
 
 
 def test_predict_in_chunks_equals_one_pass(generator):

@@ -110,7 +110,8 @@ def master(name: str, data_dir: Path) -> np.ndarray:
 def _config(variant: str, name: str, steps: int, seed: int, holdout: float, device: str) -> Any:
     method, options = VARIANTS[variant]
     return config_from_dict({"signal": {"path": f"{CLASSES[name][0]}"}, "method": method, "options": options,
-                             "train": {"steps": steps}, "seed": seed, "holdout": holdout, "device": device})
+                             "train": {"steps": steps, "batch_size": "full"}, "seed": seed, "holdout": holdout,
+                             "device": device})
 
 
 def _scores(prediction: np.ndarray, target: np.ndarray) -> dict[str, float]:

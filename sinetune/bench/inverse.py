@@ -104,7 +104,8 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
         if method == "tuner" and "input_width" not in overrides.get(method, {}):  # a small band: fewer frequencies
             options["input_width"] = tuner_input_width(grid_shape, options["input_width"],
                                                        options.get("band_fraction"))
-        config = config_from_dict({"method": method, "options": options, "train": {"steps": steps},
+        config = config_from_dict({"method": method, "options": options, "train": {"steps": steps,
+                                                                                         "batch_size": "full"},
                                    "seed": seed, "holdout": 0.0, "device": device})
         return replace(config, task=task)
 

@@ -108,7 +108,7 @@ def interleaved_step_seconds(method_name: str, options: Any, grid_shape: tuple[i
     plain = plain_stepper(method_name, options, coords, values, lr, device)
     ours, reference = [], []
     for _ in range(warmup + rounds):
-        ours.append(train(field, coords, values, TrainOptions(steps=1), lr, built.constraints,
+        ours.append(train(field, coords, values, TrainOptions(steps=1, batch_size="full"), lr, built.constraints,
                           built.penalties).step_seconds[0])
         reference.append(plain())
     return statistics.median(ours[warmup:]), statistics.median(reference[warmup:])

@@ -33,7 +33,8 @@ from .reference import SINE_MLPS, plain_stepper
 from .report import BenchReport, as_json_row, fresh_dir, write_report
 
 #: variant name → training options for sinetune's side (the plain side is always the same).
-VARIANTS = {"sinetune": TrainOptions(), "no encoding cache": TrainOptions(cache_encoding=False)}
+VARIANTS = {"sinetune": TrainOptions(batch_size="full"),
+            "no encoding cache": TrainOptions(batch_size="full", cache_encoding=False)}
 COLUMNS = (("seconds_per_step", "s/step", 4), ("plain_seconds_per_step", "plain s/step", 4),
            ("plain_ratio", "× plain", 3), ("floor_seconds_per_step", "matmul floor s", 4),
            ("floor_ratio", "× floor", 2), ("best_ratio", "floor / plain", 2), ("gflops", "GFLOP/s", 1),
@@ -122,7 +123,8 @@ def run_speed(
         say.note(f"bench speed: round {number}/{runs}, {len(setups)} variants × {steps} steps and the plain reference")
         floors.append(time_products(samples, width, width, torch_device))
         for key, (field, built, plain, lr) in setups.items():
-            options = TrainOptions(steps=steps + 1, log_every=10**9, cache_encoding=VARIANTS[key[1]].cache_encoding)
+            options = TrainOptions(steps=steps + 1, batch_size="full", log_every=10**9,
+                                   cache_encoding=VARIANTS[key[1]].cache_encoding)
             ours = statistics.median(train(field, coords, values, options, lr, built.constraints,
                                            built.penalties).step_seconds[1:])
             reference = statistics.median([plain() for _ in range(steps + 1)][1:])

@@ -3,9 +3,11 @@
 Protocol: Kodak images (default 02, 03, 04) at 256², 5% held out (seed 0), width 256, one hidden
 layer, each method at its default learning rate, ``stop_psnr`` = ``target`` (30 dB held-out) and at
 most ``steps`` steps, logged every 10 steps. For each image and method every *lever*
-(:data:`LEVERS`: training options on top of the defaults) is fitted in turn, the default first, so
-each ratio ``× default`` (lever's seconds / the default's, same image, same method) is measured
-under one machine load. ``s to target`` is training time (``elapsed_s``, evaluation excluded; a
+(:data:`LEVERS`: training options on top of the defaults) is fitted in turn, ``full batch`` first (the
+default before issue #16, the reference of every ratio), so each ratio ``× full batch`` (lever's
+seconds / the full batch's, same image, same method) is measured under one machine load. ``default``
+is today's (derived) default: mini-batches of 16384 at 256² (:mod:`sinetune.batching`); the other
+levers apply on top of it. ``s to target`` is training time (``elapsed_s``, evaluation excluded; a
 lever's own work — e.g. solving the head — included) at the first log step at or above the target;
 missing when the target was not reached within ``steps``.
 """
@@ -27,6 +29,7 @@ from .report import BenchReport, as_json_row, fresh_dir, write_report
 
 #: lever name → training options over the defaults; ``lr`` is a multiple of the method's default lr.
 LEVERS: dict[str, dict[str, Any]] = {
+    "full batch": {"batch_size": "full"},
     "default": {},
     "lr ×2": {"lr": 2.0},
     "lr ×4": {"lr": 4.0},
@@ -36,7 +39,7 @@ LEVERS: dict[str, dict[str, Any]] = {
     "lr ×2 + solved head": {"lr": 2.0, "solve_head": True},
     "mini-batch 16384 + lr ×2": {"batch_size": 16384, "lr": 2.0},
 }
-COLUMNS = (("seconds_to_target", "s to target", 1), ("ratio", "× default", 2), ("steps_run", "steps", 0),
+COLUMNS = (("seconds_to_target", "s to target", 1), ("ratio", "× full batch", 2), ("steps_run", "steps", 0),
            ("heldout_psnr", "held-out PSNR", 2), ("seconds_per_step_median", "s/step", 3))
 
 
@@ -59,12 +62,12 @@ def run_ttq(
     Args:
         data_dir: folder with ``kodimNN.png`` (Kodak), else any ``.png`` (DIV2K crops ``NN.png``).
         images: subset (default ``02, 03, 04``); methods: e.g. ``tuner, siren, finer``.
-        levers: names from :data:`LEVERS` (default: all); ``default`` is always run first.
+        levers: names from :data:`LEVERS` (default: all); ``full batch`` is always run first.
         steps: the most steps a fit may take; stop_psnr: the held-out target in dB.
     """
     if data_dir is None:
         raise SinetuneError("bench ttq needs the Kodak images: pass --data DIR")
-    chosen = ["default"] + [name for name in (levers or LEVERS) if name != "default"]
+    chosen = ["full batch"] + [name for name in (levers or LEVERS) if name != "full batch"]
     unknown = [name for name in chosen if name not in LEVERS]
     if unknown:
         raise SinetuneError(f"unknown lever {unknown[0]!r}; choose from: {', '.join(LEVERS)}")
@@ -91,7 +94,7 @@ def run_ttq(
                 config = replace(base, train=replace(base.train, lr=lr, **settings))
                 result = run(config, signal=signal, progress=progress)
                 seconds = seconds_to_psnr(result.history, stop_psnr)
-                if lever == "default":
+                if lever == "full batch":
                     default_seconds = seconds
                 report.rows.append(as_json_row({
                     "image": path.stem, "method": method_name, "lever": lever, "seconds_to_target": seconds,
