@@ -55,18 +55,18 @@ def resolve_batching(options: TrainOptions, count: int, dim: int) -> TrainOption
 
 
 def describe_batching(options: TrainOptions, count: int, dim: int) -> str:
-    """What the rule chose, for the ``derived:`` line (empty when the user gave both values):
-    ``batches of 16384 (62259 samples > 32768), 1200 steps = 300 epochs``."""
-    if options.batch_size is not None and options.steps is not None:
-        return ""
+    """What the rule chose, for the ``derived:`` line: ``batches of 16384 (62259 samples > 32768), 1200
+    steps = 300 epochs``. A value the user gave is left out, unless it is the one the rule gives (so a
+    resumed run, whose saved config holds the resolved values, says the same as the first)."""
+    rule = resolve_batching(replace(options, batch_size=None, steps=None), count, dim)
     resolved = resolve_batching(options, count, dim)
     parts = []
-    if options.batch_size is None:
+    if resolved.batch_size == rule.batch_size:
         if resolved.batch_size != "full":
             parts.append(f"batches of {resolved.batch_size} ({count} samples > {FULL_BATCH_LIMIT})")
         else:
             parts.append("full batch (" + ("a sound" if dim < 2 else f"{count} samples ≤ {FULL_BATCH_LIMIT}") + ")")
-    if options.steps is None:
+    if resolved.steps == resolve_batching(replace(resolved, steps=None), count, dim).steps:
         mini = resolved.steps != DEFAULT_EPOCHS
         parts.append(f"{resolved.steps} steps" + (f" = {DEFAULT_EPOCHS} epochs" if mini else ""))
     return ", ".join(parts)

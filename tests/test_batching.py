@@ -46,6 +46,8 @@ def test_values_the_user_gave_are_kept():
     assert resolve_batching(TrainOptions(batch_size="full"), 62259, 2) == TrainOptions(batch_size="full", steps=300)
     assert resolve_batching(TrainOptions(batch_size=1000), 62259, 2).steps == 300 * 63
     assert describe_batching(TrainOptions(steps=7, batch_size="full"), 62259, 2) == ""
+    resolved = resolve_batching(TrainOptions(), 62259, 2)  # a resumed run's saved values: described the same
+    assert describe_batching(resolved, 62259, 2) == describe_batching(TrainOptions(), 62259, 2) != ""
 
 
 @given(count=st.integers(1, 10**7), dim=st.integers(1, 4))

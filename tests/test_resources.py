@@ -86,7 +86,7 @@ def test_audio_is_checked_from_its_header(tmp_path, monkeypatch):
     assert load_audio(path, samples=400).grid_shape == (400,)
 
 
-def _prepared(size: int, batch: int | None = None, width: int = 32):
+def _prepared(size: int, batch: int | str = "full", width: int = 32):
     config = RunConfig(signal=SignalConfig("astronaut", size), options=TunerOptions(input_width=32, hidden_width=width),
                        train=TrainOptions(steps=1, batch_size=batch), device="cpu")
     return prepare_fit(config)
@@ -105,7 +105,8 @@ def test_a_fit_beyond_the_memory_is_refused_with_a_batch_size(capsys, monkeypatc
     monkeypatch.setattr("sinetune.resources.available_memory", lambda device="cpu": 32 * 2**30)
     monkeypatch.setattr("sinetune.runs.train", _never)
     started = time.monotonic()
-    code, _, err = run_cli(capsys, "fit", "astronaut", "--size", 8192, "--steps", 1, "--quiet", "--device", "cpu")
+    code, _, err = run_cli(capsys, "fit", "astronaut", "--size", 8192, "--steps", 1, "--batch-size", "full",
+                             "--quiet", "--device", "cpu")
     assert_one_line_error(code, err, "GiB of memory", "32.0 GiB is available", "--batch-size")
     assert time.monotonic() - started < 300  # refused before allocating the 50+ GB a full-batch step needs
     suggested = int(err.split("--batch-size ")[1].split()[0])
