@@ -35,11 +35,11 @@ FACTORS = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1)
 
 
 def trajectory(path: Path, size: int, width: int, gain: float | None, holdout: float, steps: int,
-               sigma: float, log_every: int, batch_size: int | None) -> dict:
+               sigma: float, log_every: int, batch_size: int | None, extra: dict | None = None) -> dict:
     """One fit's logged trajectory (see the module docstring)."""
     signal = load_image(path, size)
     task = {"task": "denoise", "noise": sigma, "stop_factor": None, "band_gain": gain}
-    options = {"input_width": width, "hidden_width": width, "hidden_layers": 1}
+    options = {"input_width": width, "hidden_width": width, "hidden_layers": 1, **(extra or {})}
     config = config_from_dict({"method": "tuner", "options": options, "seed": 0, "holdout": holdout,
                                "task": task, "train": {"steps": steps, "log_every": log_every,
                                                        "batch_size": batch_size, "checkpoint_seconds": None}})
@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.1)
     parser.add_argument("--log-every", type=int, default=10)
     parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--options", type=json.loads, default={}, help="TUNER options as JSON, e.g. "
+                        "'{\"block_bounds\": [0.5, 0.2]}'")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.out.exists():
@@ -105,7 +107,7 @@ def main() -> None:
         for gain in gains:
             for path in args.images:
                 record = trajectory(path, args.size, args.width, gain, holdout, args.steps, args.sigma,
-                                    args.log_every, args.batch_size)
+                                    args.log_every, args.batch_size, args.options)
                 record["outcomes"] = outcomes(record)
                 records.append(record)
                 shown = {key: round(value, 2) for key, value in record["outcomes"].items()
