@@ -65,6 +65,7 @@ def test_bench_task_and_train_overrides_reach_every_fit(data, tmp_path, capsys):
     assert results["settings"]["σ=0.1"]["band_gain"] == 0.5
     row = next(row for row in report.rows if row["method"] == "tuner")
     assert row["noise_band_fraction"] is not None and row["steps_run"] == 2  # no stop rule: both steps ran
+    assert "batches of 256" in (tmp_path / "out" / "results.md").read_text()
     code, _, err = run_cli(capsys, "bench", "denoise", "--data", data, "--images", "03", "--clips", "", "--steps", "1",
                            "--set", "task.band_gain=-1", "--out", tmp_path / "bad")
     assert_one_line_error(code, err, "band_gain must be a positive number")

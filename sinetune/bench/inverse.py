@@ -181,10 +181,12 @@ def _write(report: BenchReport, header: dict[str, Any], columns: list[str], out_
             if rows:
                 setting_means.setdefault(label, {})[method] = {
                     key: mean([row.get(key) for row in rows]) for key in ("clean_psnr", "clean_ssim", "steps_run")}
+    batch_size = header["overrides"].get("train", {}).get("batch_size")
+    batch = f"batches of {batch_size}" if batch_size else "full batch"
     title = (f"{header['benchmark']}: at most {header['steps']} steps, images {header['size']}² width "
              f"{header['width']} (1 hidden layer), audio {header['seconds']:g} s from {header['audio_start']:g} s, "
              f"width {header['audio_width']} "
-             f"(3 hidden layers), full batch, no held-out samples, device {header['device']}, torch "
+             f"(3 hidden layers), {batch}, no held-out samples, device {header['device']}, torch "
              f"{header['torch']}, {header['threads']} threads")
     write_report(report, {**header, "setting_means": setting_means}, columns, out_dir, "item", COLUMNS, title)
     lines = ["", "Means per setting (clean PSNR dB / clean SSIM / steps):", "",
