@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     bench.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
     bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="METHOD.KEY=VALUE",
-                       help="override a method option, e.g. --set tuner.period=4")
+                       help="override a method option, e.g. --set tuner.period=4 (denoise, inpaint, superres: "
+                            "also task.KEY and train.KEY, e.g. --set task.band_gain=0.25)")
 
     analyze = commands.add_parser("analyze", help="Bessel frequency analysis of a saved TUNER run (1 hidden layer)")
     analyze.add_argument("run_dir", type=Path)

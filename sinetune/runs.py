@@ -44,7 +44,16 @@ from .rundir import (  # noqa: F401  (run-directory I/O lives in rundir; these n
     write_run,
 )
 from .signals import DEFAULT_MAX_SIZE, Signal, holdout_mask, load_signal
-from .tasks import TaskInput, TaskOptions, describe_task, prepare_task, render_task, score_task, write_task_files
+from .tasks import (
+    TaskInput,
+    TaskOptions,
+    describe_task,
+    method_options,
+    prepare_task,
+    render_task,
+    score_task,
+    write_task_files,
+)
 from .train_state import checkpointing, fingerprint
 from .training import TrainOptions, TrainResult, train
 
@@ -160,7 +169,8 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     fitted_signal = task.signal if task is not None else signal
     generator = torch.Generator().manual_seed(config.seed)
     # signal-derived defaults (the values for SIREN²'s centroid and the spectrum rules), then the build
-    built = build_field(config.method, fitted_signal.grid_shape, fitted_signal.channels, config.options,
+    options = method_options(task, config.method, config.options) if task is not None else config.options
+    built = build_field(config.method, fitted_signal.grid_shape, fitted_signal.channels, options,
                         generator=generator, values=fitted_signal.values)
     # Record what makes the run reproducible from any directory: an absolute path (or built-in
     # name) and the size the signal actually has (images) or the crop that was asked for (audio).

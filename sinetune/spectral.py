@@ -305,15 +305,52 @@ def psnr_energy_share(values: np.ndarray, psnr_db: float, data_range: float) -> 
     return max(0.0, 1.0 - data_range ** 2 * 10.0 ** (-psnr_db / 10.0) / variance)
 
 
+def windowed_power(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The power spectrum :func:`energy_radius` and :func:`noise_floor_radius` measure.
+
+    The per-channel mean is removed and a separable Hann window applied (so the jump between
+    opposite borders, the FFT's periodic extension, does not pose as broadband energy); the power
+    ``|FFT|²`` is summed over channels.
+
+    Args:
+        values: ``grid_shape + (C,)`` samples.
+
+    Returns:
+        ``(power, nu, window_energy)``: ``power`` and ``nu`` both ``grid_shape``; ``nu`` is each bin's
+        frequency in the max-norm as a fraction of Nyquist (``max_i |ν_i|``, 1 at Nyquist);
+        ``window_energy = Σ w²`` over the grid, so white noise of variance ``σ²`` has expected power
+        ``C σ² Σ w²`` in every bin.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim < 2:
+        raise ValueError("values must be grid_shape + (C,)")
+    grid_shape = values.shape[:-1]
+    axes = tuple(range(len(grid_shape)))
+    centred = values - values.mean(axis=axes)
+    normalised = np.zeros(grid_shape)
+    window_energy = 1.0
+    for axis, size in enumerate(grid_shape):
+        shape = [1] * values.ndim
+        shape[axis] = size
+        window = np.hanning(size)
+        window_energy *= float(np.sum(window ** 2))
+        centred = centred * window.reshape(shape)
+        axis_frequency = np.abs(np.fft.fftfreq(size)) * 2.0  # cycles per sample / 0.5
+        normalised = np.maximum(normalised, axis_frequency.reshape(shape[:-1]))
+    power = (np.abs(np.fft.fftn(centred, axes=axes)) ** 2).sum(axis=-1)
+    return power, normalised, window_energy
+
+
 def energy_radius(values: np.ndarray, energy_fraction: float) -> float:
     """The smallest band ``max_i |ν_i| ≤ ν`` that holds ``energy_fraction`` of a signal's spectral energy.
 
     ``ν`` is the frequency as a fraction of the grid's Nyquist frequency on each axis (``ν = 1`` at
     Nyquist), measured in the max-norm because TUNER's band-limit bounds ``max_i |k_i|``; in TUNER's
     integer units the band is ``ν · k_nyq`` (:func:`nyquist_index`). The energy is that of the signal
-    with its per-channel mean removed and a separable Hann window applied, summed over channels: the
-    window keeps the jump between opposite borders (the FFT's periodic extension) from posing as
-    broadband energy; without it a smooth image would appear to need frequencies up to Nyquist.
+    with its per-channel mean removed and a separable Hann window applied, summed over channels
+    (:func:`windowed_power`): the window keeps the jump between opposite borders (the FFT's periodic
+    extension) from posing as broadband energy; without it a smooth image would appear to need
+    frequencies up to Nyquist.
 
     Args:
         values: ``grid_shape + (C,)`` samples (any value range; the result is scale-invariant).
@@ -322,22 +359,10 @@ def energy_radius(values: np.ndarray, energy_fraction: float) -> float:
     Returns:
         ``ν`` in [0, 1]; 0 for a constant signal.
     """
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim < 2:
-        raise ValueError("values must be grid_shape + (C,)")
     if not 0 <= energy_fraction <= 1:
         raise ValueError(f"energy_fraction must be in [0, 1], got {energy_fraction}")
-    grid_shape = values.shape[:-1]
-    axes = tuple(range(len(grid_shape)))
-    centred = values - values.mean(axis=axes)
-    normalised = np.zeros(grid_shape)
-    for axis, size in enumerate(grid_shape):
-        shape = [1] * values.ndim
-        shape[axis] = size
-        centred = centred * np.hanning(size).reshape(shape)
-        axis_frequency = np.abs(np.fft.fftfreq(size)) * 2.0  # cycles per sample / 0.5
-        normalised = np.maximum(normalised, axis_frequency.reshape(shape[:-1]))
-    power = (np.abs(np.fft.fftn(centred, axes=axes)) ** 2).sum(axis=-1).ravel()
+    power, normalised, _ = windowed_power(values)
+    power = power.ravel()
     total = power.sum()
     if total <= 0 or energy_fraction == 0:
         return 0.0
@@ -345,3 +370,38 @@ def energy_radius(values: np.ndarray, energy_fraction: float) -> float:
     cumulative = np.cumsum(power[order]) / total
     index = min(int(np.searchsorted(cumulative, energy_fraction * (1 - 1e-12))), len(order) - 1)
     return float(normalised.ravel()[order][index])
+
+
+def noise_floor_radius(values: np.ndarray, sigma: float, snr: float = 1.0) -> float:
+    """Where a noisy signal's spectrum sinks to its white-noise floor: the band beyond which the
+    frequencies are mostly noise.
+
+    The windowed power (:func:`windowed_power`) is averaged over max-norm rings, one per integer
+    frequency index of the shortest axis (``ν = r / ⌊n/2⌋``); white Gaussian noise of standard
+    deviation ``σ`` adds the floor ``F = C σ² Σ w²`` to every bin. The radius is the first ring whose
+    mean power is at most ``(1 + snr) · F`` — its signal power (the excess over the floor) is at most
+    ``snr`` times the noise there (``snr = 1``: where a Wiener filter's gain falls to ½). More noise
+    raises the floor, so the radius shrinks.
+
+    Args:
+        values: ``grid_shape + (C,)`` noisy samples, in the units of ``sigma``.
+        sigma: the noise's standard deviation (e.g. :func:`sinetune.corruptions.estimate_noise_sigma`), > 0.
+        snr: the signal-to-noise power ratio that marks the floor, > 0.
+
+    Returns:
+        ``ν`` in (0, 1] (fraction of Nyquist); 1 when no ring reaches the floor.
+    """
+    if not (sigma > 0 and math.isfinite(sigma)) or not (snr > 0 and math.isfinite(snr)):
+        raise ValueError(f"sigma and snr must be positive, got {sigma}, {snr}")
+    power, normalised, window_energy = windowed_power(values)
+    half = min(np.shape(values)[:-1]) // 2
+    if half < 1:
+        return 1.0
+    floor = np.shape(values)[-1] * sigma ** 2 * window_energy
+    ring = np.rint(normalised * half).astype(int).ravel()
+    sums = np.bincount(ring, weights=power.ravel(), minlength=half + 1)
+    counts = np.bincount(ring, minlength=half + 1)
+    for index in range(1, half + 1):
+        if counts[index] and sums[index] / counts[index] <= (1.0 + snr) * floor:
+            return index / half
+    return 1.0

@@ -10,6 +10,11 @@ field against the clean signal as ``clean_psnr`` in ``metrics.json``:
   to ``stop_factor · σ̂²`` — the field explains the data down to the noise level, any further
   decrease fits noise — where ``σ̂`` is estimated from the noisy input alone
   (:func:`~sinetune.corruptions.estimate_noise_sigma`, wavelet MAD), never from the clean target.
+  With ``band_gain`` the band-limit is keyed to the noise too: TUNER's ``band_fraction`` becomes
+  ``band_gain · ν_f``, ``ν_f`` the radius where the input's spectrum sinks to the white-noise floor
+  ``σ̂²`` (:func:`~sinetune.spectral.noise_floor_radius`), and its input width is capped at what
+  that band holds (:func:`method_options`), so the field cannot represent the frequencies that are
+  mostly noise.
 * ``inpaint``: a boolean mask of *missing* samples (``--mask FILE``, or ``--mask-fraction F`` drawn
   as random samples or as boxes — image rectangles, audio gaps — :data:`MASK_PATTERNS`). The fit
   never sees them (they join the run's held-out mask; :attr:`sinetune.runs.PreparedFit.missing`);
@@ -49,6 +54,7 @@ from .corruptions import (
 from .errors import SinetuneError
 from .metrics import AUDIO_DATA_RANGE, psnr, ssim
 from .signals import EVAL_CHUNK, Signal
+from .spectral import noise_floor_radius
 
 TASKS = ("fit", "denoise", "inpaint", "superres")
 MASK_PATTERNS = ("random", "boxes")
@@ -84,6 +90,14 @@ class TaskOptions:
         stop_factor: denoise: stop training once the training MSE falls to ``stop_factor · σ̂²``,
             ``σ̂`` estimated from the noisy input (the discrepancy principle); ``null``: no such
             rule (the training options' own rules still apply).
+        band_gain: denoise, TUNER: set ``band_fraction = band_gain · ν_f`` (at most 1), ``ν_f`` the
+            noise-floor radius of the noisy input at ``σ̂`` (fraction of Nyquist,
+            :func:`~sinetune.spectral.noise_floor_radius`), and cap the input width at the distinct
+            frequencies that band holds. Applies when the TUNER options leave ``band_limit``,
+            ``band_fraction`` and ``input_frequencies`` unset under the resolution band rule (given
+            values win); other methods are unchanged. ``null``: the method's own band.
+        floor_snr: the signal-to-noise power ratio at which a frequency ring counts as noise for
+            ``ν_f`` (1: where the signal's power has fallen to the noise's).
     """
 
     task: Literal["fit", "denoise", "inpaint", "superres"] = "fit"
@@ -97,6 +111,8 @@ class TaskOptions:
     corrupted: bool = False
     seed: int = 0
     stop_factor: float | None = 1.0
+    band_gain: float | None = None
+    floor_snr: float = 1.0
 
     def validate(self) -> None:
         """One-line :class:`SinetuneError` for options that contradict each other or the task."""
@@ -134,6 +150,13 @@ class TaskOptions:
             raise SinetuneError("an already corrupted input takes no --noise, --snr or --mask-fraction")
         if self.stop_factor is not None and not (self.stop_factor > 0 and math.isfinite(self.stop_factor)):
             raise SinetuneError(f"stop_factor must be positive, got {self.stop_factor}")
+        for name in ("band_gain", "floor_snr"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not (value > 0 and math.isfinite(value))):
+                raise SinetuneError(f"{name} must be a positive number, got {value!r}")
+        if self.band_gain is not None and self.task != "denoise":
+            raise SinetuneError(f"band_gain (a noise-keyed band) applies to --task denoise, not {self.task}")
 
     @property
     def scores_clean(self) -> bool:
@@ -157,6 +180,8 @@ class TaskInput:
             (never trained); ``None`` otherwise.
         sigma: denoise: the σ of the added noise (``None`` for an already noisy input).
         sigma_estimate: denoise: σ̂ estimated from the noisy input (:func:`~sinetune.corruptions.estimate_noise_sigma`).
+        noise_radius: denoise: ``ν_f``, where the input's spectrum reaches the noise floor ``σ̂²``
+            (fraction of Nyquist, :func:`~sinetune.spectral.noise_floor_radius`).
     """
 
     options: TaskOptions
@@ -165,6 +190,7 @@ class TaskInput:
     missing: np.ndarray | None = None
     sigma: float | None = None
     sigma_estimate: float | None = None
+    noise_radius: float | None = None
 
     @property
     def stop_mse(self) -> float | None:
@@ -172,6 +198,36 @@ class TaskInput:
         if self.options.task != "denoise" or self.options.stop_factor is None or not self.sigma_estimate:
             return None
         return self.options.stop_factor * self.sigma_estimate ** 2
+
+    @property
+    def band_fraction(self) -> float | None:
+        """The noise-keyed band ``min(1, band_gain · ν_f)`` (fraction of Nyquist), else ``None``."""
+        if self.options.task != "denoise" or self.options.band_gain is None or not self.noise_radius:
+            return None
+        return round(min(1.0, self.options.band_gain * self.noise_radius), 6)
+
+
+def method_options(task: TaskInput, method: str, options: object) -> object:
+    """A method's options with the task's noise-keyed band applied (denoise with ``band_gain``, TUNER).
+
+    TUNER's ``band_fraction`` becomes :attr:`TaskInput.band_fraction` and its input width (given, or the
+    capacity rule's) is capped at the distinct frequencies that band holds on the grid
+    (:func:`sinetune.capacity.held_input_width`): a smaller band is also a smaller capacity. Options
+    that fix the band (``band_limit``, ``band_fraction``, ``input_frequencies``, ``band_rule:
+    spectrum``) and every other method come back unchanged.
+    """
+    fraction = task.band_fraction
+    if method != "tuner" or fraction is None:
+        return options
+    from .capacity import held_input_width, tuner_capacity
+
+    if (options.band_limit is not None or options.band_fraction is not None or options.input_frequencies is not None
+            or options.band_rule != "resolution"):
+        return options
+    grid_shape = task.signal.grid_shape
+    width = options.input_width or tuner_capacity(grid_shape, options.period).input_width
+    return replace(options, band_fraction=fraction,
+                   input_width=held_input_width(grid_shape, width, options.period, fraction))
 
 
 def describe_task(task: TaskInput) -> str:
@@ -181,7 +237,9 @@ def describe_task(task: TaskInput) -> str:
     if options.task == "denoise":
         added = f"Gaussian noise σ = {task.sigma:.4g} added, " if task.sigma is not None else ""
         stop = f", stop at training MSE ≤ {task.stop_mse:.3g}" if task.stop_mse is not None else ""
-        return f"denoise: {added}σ̂ = {task.sigma_estimate:.4g} estimated from the input{stop} ({given})"
+        band = (f", noise floor at {task.noise_radius:.3f} of Nyquist: TUNER band_fraction {task.band_fraction:g} "
+                f"(× gain {options.band_gain:g})" if task.band_fraction is not None else "")
+        return f"denoise: {added}σ̂ = {task.sigma_estimate:.4g} estimated from the input{stop}{band} ({given})"
     if options.task == "inpaint":
         count = int(task.missing.sum())
         how = f"mask {options.mask}" if options.mask is not None else f"{options.mask_pattern} mask"
@@ -201,11 +259,13 @@ def prepare_task(options: TaskOptions, signal: Signal) -> TaskInput:
     if task == "fit":
         return TaskInput(options, signal)
     if task == "denoise":
-        if clean is None:
-            return TaskInput(options, signal, sigma_estimate=estimate_noise_sigma(signal.values))
-        sigma = options.noise if options.noise is not None else sigma_for_snr(signal.values, options.snr)
-        noisy = replace(signal, values=add_noise(signal.values, sigma, rng), name=signal.name)
-        return TaskInput(options, noisy, clean, sigma=sigma, sigma_estimate=estimate_noise_sigma(noisy.values))
+        sigma = None
+        if clean is not None:
+            sigma = options.noise if options.noise is not None else sigma_for_snr(signal.values, options.snr)
+            signal = replace(signal, values=add_noise(signal.values, sigma, rng), name=signal.name)
+        estimate = estimate_noise_sigma(signal.values)
+        radius = noise_floor_radius(signal.values, estimate, options.floor_snr) if estimate > 0 else None
+        return TaskInput(options, signal, clean, sigma=sigma, sigma_estimate=estimate, noise_radius=radius)
     if task == "inpaint":
         if options.mask is not None:
             missing = read_mask(options.mask, signal.grid_shape)
@@ -253,7 +313,8 @@ def score_task(task: TaskInput, answer: np.ndarray) -> dict[str, object]:
     if options.task == "fit":
         return metrics
     metrics.update({"noise_sigma": task.sigma, "noise_sigma_estimate": task.sigma_estimate,
-                    "stop_mse": task.stop_mse, "factor": options.factor,
+                    "stop_mse": task.stop_mse, "noise_floor_radius": task.noise_radius,
+                    "noise_band_fraction": task.band_fraction, "factor": options.factor,
                     "missing_count": int(task.missing.sum()) if task.missing is not None else None,
                     "clean_psnr": None})
     if task.clean is None:
@@ -295,5 +356,5 @@ def write_task_files(run_dir: Path, task: TaskInput, answer: np.ndarray) -> dict
     return paths
 
 
-__all__ = ["MASK_PATTERNS", "TASKS", "TaskInput", "TaskOptions", "describe_task", "prepare_task", "render_task",
-           "score_task", "write_task_files"]
+__all__ = ["MASK_PATTERNS", "TASKS", "TaskInput", "TaskOptions", "describe_task", "method_options", "prepare_task",
+           "render_task", "score_task", "write_task_files"]

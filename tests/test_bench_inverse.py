@@ -54,3 +54,18 @@ def test_bench_refuses_existing_results(data, tmp_path, capsys):
     code, _, err = run_cli(capsys, "bench", "superres", "--data", data, "--images", "03", "--steps", "1",
                            "--out", tmp_path / "out")
     assert_one_line_error(code, err, "already exists")
+
+
+def test_bench_task_and_train_overrides_reach_every_fit(data, tmp_path, capsys):
+    report = run_benchmark("denoise", data_dir=data, images=["03"], clips=[], methods=["tuner"], steps=2, size=32,
+                           width=16, device="cpu", out=tmp_path / "out",
+                           overrides={"task": {"band_gain": 0.5, "stop_factor": None}, "train": {"batch_size": 256}})
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["overrides"]["task"] == {"band_gain": 0.5, "stop_factor": None}
+    assert results["settings"]["σ=0.1"]["band_gain"] == 0.5
+    row = next(row for row in report.rows if row["method"] == "tuner")
+    assert row["noise_band_fraction"] is not None and row["steps_run"] == 2  # no stop rule: both steps ran
+    assert "batches of 256" in (tmp_path / "out" / "results.md").read_text()
+    code, _, err = run_cli(capsys, "bench", "denoise", "--data", data, "--images", "03", "--clips", "", "--steps", "1",
+                           "--set", "task.band_gain=-1", "--out", tmp_path / "bad")
+    assert_one_line_error(code, err, "band_gain must be a positive number")

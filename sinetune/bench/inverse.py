@@ -83,9 +83,12 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
     methods = list(dict.fromkeys(methods))
     for method in methods:
         get_method(method)
-    overrides = overrides or {}
+    overrides = dict(overrides or {})
+    task_overrides, train_overrides = overrides.pop("task", {}), overrides.pop("train", {})
     root = Path(data_dir) if data_dir is not None else None
-    settings = SETTINGS[name]
+    # --set task.KEY=VALUE / train.KEY=VALUE reach every setting's task options / every fit's training
+    settings = tuple((label, config_from_dict({"method": methods[0], "task": {**vars(task), **task_overrides}}).task,
+                      is_audio) for label, task, is_audio in SETTINGS[name])
     image_names = list(IMAGES) if images is None else images  # [] (--images ''): no images
     image_paths = _find_images(benchmark_data(root / "kodak" if root else None, "kodak", f"bench {name}",
                                               "the Kodak images kodimNN.png"), image_names) if image_names else []
@@ -104,8 +107,8 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
         if method == "tuner" and "input_width" not in overrides.get(method, {}):  # a small band: fewer frequencies
             options["input_width"] = tuner_input_width(grid_shape, options["input_width"],
                                                        options.get("band_fraction"))
-        config = config_from_dict({"method": method, "options": options, "train": {"steps": steps,
-                                                                                         "batch_size": "full"},
+        train = {"steps": steps, "batch_size": "full", **train_overrides}  # the protocol's full batch unless --set
+        config = config_from_dict({"method": method, "options": options, "train": train,
                                    "seed": seed, "holdout": 0.0, "device": device})
         return replace(config, task=task)
 
@@ -119,7 +122,9 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
     report = BenchReport(out_dir=out_dir)
     header = {"benchmark": name, "steps": steps, "size": size, "width": width, "audio_width": audio_width,
               "seconds": seconds, "audio_start": AUDIO_START, "seed": seed, "holdout": 0.0, "device": str(torch_device),
-              "torch": torch.__version__, "threads": torch.get_num_threads(), "overrides": overrides,
+              "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "overrides": {**overrides, **({"task": task_overrides} if task_overrides else {}),
+                            **({"train": train_overrides} if train_overrides else {})},
               "settings": {label: dict(vars(task)) for label, task, _ in settings}}
     say = as_progress(progress)
     items = [(label, task, False, path) for label, task, is_audio in settings if not is_audio for path in image_paths]
@@ -142,7 +147,8 @@ def _run_inverse(name: str, data_dir: Path | None, images: list[str] | None, cli
                 "stopped": metrics["stopped_early"], "seconds": time.perf_counter() - started,
                 "train_psnr": metrics["train_psnr"], "lr": result.config.train.lr,
                 "input_width": result.config.options.input_width,
-                "noise_sigma_estimate": metrics.get("noise_sigma_estimate")}))
+                "noise_sigma_estimate": metrics.get("noise_sigma_estimate"),
+                "noise_band_fraction": metrics.get("noise_band_fraction")}))
             _write(report, header, columns, out_dir)
         for baseline, answer in baselines_for(task_input).items():
             say.note(f"bench {name} [{index}/{len(items)}]: {item} × {baseline}")
@@ -176,10 +182,12 @@ def _write(report: BenchReport, header: dict[str, Any], columns: list[str], out_
             if rows:
                 setting_means.setdefault(label, {})[method] = {
                     key: mean([row.get(key) for row in rows]) for key in ("clean_psnr", "clean_ssim", "steps_run")}
+    batch_size = header["overrides"].get("train", {}).get("batch_size")
+    batch = f"batches of {batch_size}" if batch_size not in (None, "full") else "full batch"
     title = (f"{header['benchmark']}: at most {header['steps']} steps, images {header['size']}² width "
              f"{header['width']} (1 hidden layer), audio {header['seconds']:g} s from {header['audio_start']:g} s, "
              f"width {header['audio_width']} "
-             f"(3 hidden layers), full batch, no held-out samples, device {header['device']}, torch "
+             f"(3 hidden layers), {batch}, no held-out samples, device {header['device']}, torch "
              f"{header['torch']}, {header['threads']} threads")
     write_report(report, {**header, "setting_means": setting_means}, columns, out_dir, "item", COLUMNS, title)
     lines = ["", "Means per setting (clean PSNR dB / clean SSIM / steps):", "",
