@@ -28,7 +28,8 @@ def add_prune_command(commands: argparse._SubParsersAction) -> None:
                        help=f"MSE steps after each cut (default {defaults.finetune_steps})")
     prune.add_argument("--batch-size", type=int, metavar="N",
                        help="points per training step of every phase (default: full batch)")
-    prune.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    prune.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                       help="where the decay and fine-tune steps run (default auto: CUDA when available)")
     prune.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
     prune.add_argument("--quiet", action="store_true", help="print nothing but the result, warnings and errors")
 
