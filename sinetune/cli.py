@@ -10,6 +10,8 @@
 * ``sinetune methods``    → :data:`sinetune.methods.METHODS`
 * ``sinetune compress IMAGE`` / ``decompress FILE.stn`` → :func:`sinetune.codec.compress` /
   :func:`sinetune.codec.decompress` (:mod:`sinetune.cli_codec`)
+* ``sinetune prune RUN --fraction F -o NEW_RUN`` → :func:`sinetune.run_pruning.prune_run`
+  (:mod:`sinetune.cli_prune`)
 * ``sinetune data fetch NAME …`` → :func:`sinetune.datasets.fetch`; ``sinetune data list`` →
   :func:`sinetune.datasets.status`
 
@@ -42,6 +44,7 @@ from .cli_fit import (  # noqa: F401  (fit_config, run_config: importable from h
     parse_overrides,
     run_config,
 )
+from .cli_prune import PRUNE_COMMANDS, add_prune_command
 from .errors import SinetuneError
 from .progress import Progress
 
@@ -217,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("methods", help="list the available methods")
     add_codec_commands(commands)
+    add_prune_command(commands)
 
     data = commands.add_parser("data", help="download the benchmark data sets into the data cache, or list them")
     actions = data.add_subparsers(dest="action", parser_class=_Parser, required=True)
@@ -355,7 +359,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 COMMANDS = {"fit": command_fit, "fit-many": command_fit_many, "render": command_render, "bench": command_bench,
             "analyze": command_analyze, "report": command_report, "methods": command_methods, "data": command_data,
-            **CODEC_COMMANDS}
+            **CODEC_COMMANDS, **PRUNE_COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:

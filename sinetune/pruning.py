@@ -195,7 +195,8 @@ class PruneResult:
         kept_columns, kept_rows: indices (into the original ``n_0`` / ``n_1``) of what stayed.
         rounds: one :class:`PruneRound` per round.
         history: every logged training row of every phase, ``step`` counted over the whole pruning.
-        steps: training steps run in all.
+        steps: training steps run in all; step_seconds: the wall time of each (as
+            :attr:`~sinetune.training.TrainResult.step_seconds`); diverged: some phase's loss became non-finite.
     """
 
     field: nn.Module
@@ -209,6 +210,8 @@ class PruneResult:
     rounds: list[PruneRound] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
     steps: int = 0
+    step_seconds: list[float] = field(default_factory=list)
+    diverged: bool = False
 
 
 def describe_size(field: nn.Module) -> dict[str, int]:
@@ -300,6 +303,8 @@ def prune_field(
                         data_range=data_range, progress=report)
         result.history += [{**row, "step": row["step"] + result.steps} for row in trained.history]
         result.steps += len(trained.step_seconds)
+        result.step_seconds += trained.step_seconds
+        result.diverged |= trained.diverged
         return trained
 
     goal = None if options.target_fraction is None else round(options.target_fraction * before["hidden_weights"])
