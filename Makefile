@@ -16,7 +16,7 @@ $(BIN)/sinetune: pyproject.toml
 venv: $(BIN)/sinetune
 
 demo: venv
-	$(BIN)/sinetune fit astronaut --size 256 --steps 300
+	$(BIN)/sinetune fit astronaut --size 256  # the defaults: batches of 16384, 1200 steps (sinetune.batching)
 
 test: venv
 	$(BIN)/ruff check sinetune tests benchmarks
