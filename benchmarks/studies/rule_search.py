@@ -63,6 +63,12 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "h1024": ("tuner", {"hidden_width": 1024}, {}),
     "omega60": ("tuner", {"hidden_omega": 60.0}, {}),
     "h512-omega60": ("tuner", {"hidden_width": 512, "hidden_omega": 60.0}, {}),
+    # round 3: the one-layer frontier (wider hidden layer, faster hidden layer) and a regularised two-layer
+    "h768": ("tuner", {"hidden_width": 768}, {}),
+    "h2048": ("tuner", {"hidden_width": 2048}, {}),
+    "h1024-omega60": ("tuner", {"hidden_width": 1024, "hidden_omega": 60.0}, {}),
+    "h1024-lr2": ("tuner", {"hidden_width": 1024}, {"lr": 2 * DEFAULT_LR}),
+    "l2-h128-db0.15": ("tuner", {"hidden_layers": 2, "hidden_width": 128, "deep_bound": 0.15}, {}),
 }
 
 
