@@ -69,6 +69,13 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "h1024-omega60": ("tuner", {"hidden_width": 1024, "hidden_omega": 60.0}, {}),
     "h1024-lr2": ("tuner", {"hidden_width": 1024}, {"lr": 2 * DEFAULT_LR}),
     "l2-h128-db0.15": ("tuner", {"hidden_layers": 2, "hidden_width": 128, "deep_bound": 0.15}, {}),
+    # round 4: two layers (the only held-out wins on shapes / line art) with less gradient noise
+    "l2-h192-db0.15": ("tuner", {"hidden_layers": 2, "hidden_width": 192, "deep_bound": 0.15}, {}),
+    "l2-n48-db0.15": ("tuner", {"hidden_layers": 2, "input_width": 48, "hidden_width": 256, "deep_bound": 0.15},
+                      {}),
+    "l2-c0.7-db0.15": ("tuner", {"hidden_layers": 2, "block_bounds": [0.7, 0.28], "deep_bound": 0.15}, {}),
+    "l2-n48-c0.7-db0.15": ("tuner", {"hidden_layers": 2, "input_width": 48, "hidden_width": 256,
+                                     "block_bounds": [0.7, 0.28], "deep_bound": 0.15}, {}),
 }
 
 
