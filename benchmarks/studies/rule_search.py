@@ -76,6 +76,10 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "l2-c0.7-db0.15": ("tuner", {"hidden_layers": 2, "block_bounds": [0.7, 0.28], "deep_bound": 0.15}, {}),
     "l2-n48-c0.7-db0.15": ("tuner", {"hidden_layers": 2, "input_width": 48, "hidden_width": 256,
                                      "block_bounds": [0.7, 0.28], "deep_bound": 0.15}, {}),
+    "l2-n48-c0.85-db0.15": ("tuner", {"hidden_layers": 2, "input_width": 48, "hidden_width": 256,
+                                      "block_bounds": [0.85, 0.34], "deep_bound": 0.15}, {}),
+    "l2-n56-c0.7-db0.15": ("tuner", {"hidden_layers": 2, "input_width": 56, "hidden_width": 256,
+                                     "block_bounds": [0.7, 0.28], "deep_bound": 0.15}, {}),
 }
 
 
