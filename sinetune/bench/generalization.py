@@ -107,10 +107,12 @@ def master(name: str, data_dir: Path) -> np.ndarray:
     return load_image(path, max_size=None).values
 
 
-def _config(variant: str, name: str, steps: int, seed: int, holdout: float, device: str) -> Any:
-    method, options = VARIANTS[variant]
+def _config(variant: str, name: str, steps: int, seed: int, holdout: float, device: str,
+            variants: dict[str, tuple[str, dict[str, Any]]] | None = None, train: dict[str, Any] | None = None) -> Any:
+    method, options = (variants or VARIANTS)[variant]
     return config_from_dict({"signal": {"path": f"{CLASSES[name][0]}"}, "method": method, "options": options,
-                             "train": {"steps": steps, "batch_size": "full"}, "seed": seed, "holdout": holdout,
+                             "train": {"steps": steps, "batch_size": "full", **(train or {})}, "seed": seed,
+                             "holdout": holdout,
                              "device": device})
 
 
@@ -129,8 +131,12 @@ def sr_domain(low_side: int) -> tuple[float, float]:
 
 
 def fit_cell(cell: Cell, name: str, variant: str, target: np.ndarray, steps: int, seed: int, device: str,
-             say: Progress) -> dict[str, Any]:
-    """One row: ``variant`` fitted to class ``name`` on ``cell``'s grid under its protocol."""
+             say: Progress, variants: dict[str, tuple[str, dict[str, Any]]] | None = None,
+             train: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One row: ``variant`` fitted to class ``name`` on ``cell``'s grid under its protocol.
+
+    ``variants`` (default :data:`VARIANTS`) names the method and options of ``variant``; ``train`` adds
+    :class:`~sinetune.training.TrainOptions` fields (e.g. ``lr``) to the run's (a study's candidates)."""
     row: dict[str, Any] = {"cell": f"{cell.grid[0]}x{cell.grid[1]}/{cell.protocol}/{name}", "grid": list(cell.grid),
                            "protocol": cell.protocol, "class": name, "split": CLASSES[name][1], "method": variant}
     if variant in UPSAMPLERS:
@@ -139,7 +145,7 @@ def fit_cell(cell: Cell, name: str, variant: str, target: np.ndarray, steps: int
     holdout = 0.05 if cell.protocol == "holdout" else 0.0
     values = target if cell.protocol == "holdout" else resample(target, (cell.grid[0] // 2, cell.grid[1] // 2),
                                                                   Image.Resampling.BOX)
-    config = _config(variant, name, steps, seed, holdout, device)
+    config = _config(variant, name, steps, seed, holdout, device, variants, train)
     try:
         result = run(config, signal=Signal(values, name), progress=say)
     except SinetuneError as error:  # e.g. a fixed width the grid cannot hold: the row says so
