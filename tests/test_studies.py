@@ -6,6 +6,7 @@ Scripts that read the benchmark data (``../shared/data``) are fed tiny generated
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,33 @@ def run_study(name: str, *args, timeout: int = 240) -> str:
 def test_every_study_is_covered():
     assert sorted(p.name for p in STUDIES.glob("*.py")) == sorted(
         ["allocator_api.py", "audio_variants.py", "band_rule.py", "bf16_matmul.py", "cluster_throughput.py",
-         "fit_many.py", "fused_sine.py", "memory_1024.py"])
+         "denoise_noise_band.py", "fit_many.py", "fused_sine.py", "memory_1024.py", "minibatch_default.py",
+         "rule_search.py"])
+
+
+def test_minibatch_default_study(tmp_path):
+    (tmp_path / "kodak").mkdir()
+    write_png(tmp_path / "kodak" / "kodim01.png", smooth_rgb(64, 64))
+    out = run_study("minibatch_default.py", "--data", tmp_path, "--images", "kodak/kodim01", "--size", 40,
+                    "--batch-size", 512, "--epochs", 40, "--out", tmp_path / "rows.jsonl")
+    assert "| kodak/kodim01 |" in out and "40 epochs" in out
+    rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert [(row["batch_size"], row["steps"]) for row in rows] == [("full", 40), (512, 40 * 3)]  # ⌈1520 / 512⌉ = 3
+
+
+def test_rule_search_study(tmp_path):
+    (tmp_path / "div2k").mkdir()
+    write_png(tmp_path / "div2k" / "00.png", smooth_rgb(64, 64))
+    run_study("rule_search.py", "--stage", "choose", "--size", 32, "--candidates", "rule", "--steps", 2,
+              "--data", tmp_path, "--out", tmp_path / "out")
+    assert len((tmp_path / "out" / "rows.jsonl").read_text().splitlines()) == 2 * 6  # siren and the rule, 6 classes
+
+
+def test_denoise_noise_band_study(tmp_path):
+    write_png(tmp_path / "a.png", smooth_rgb(48, 48))
+    run_study("denoise_noise_band.py", "--images", tmp_path / "a.png", "--size", 32, "--width", 8, "--gains",
+              "none,0.35", "--steps", 4, "--log-every", 2, "--out", tmp_path / "x.json")
+    assert (tmp_path / "x.json").is_file()
 
 
 def test_bf16_matmul_study():

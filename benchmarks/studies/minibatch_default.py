@@ -4,8 +4,9 @@ For every image, TUNER at its defaults (256², 5% held out, seed 0) is fitted tw
 (full batch, 300 steps) and mini-batches of ``--batch-size`` samples for ``--epochs`` full-batch
 epochs' worth of steps (``epochs · ⌈N / batch⌉``). The learning rate is constant, so the held-out PSNR
 logged at step ``k`` of the long run *is* the held-out PSNR of a ``k``-step run: one run gives every
-shorter epoch count. Writes one JSON line per fit to ``--out`` (kept across runs: finished fits are
-not redone) and prints the table: held-out PSNR at 75/150/225/300 epochs against the full batch.
+shorter epoch count (the full batch runs ``--epochs`` steps). Writes one JSON line per fit to ``--out``
+(kept across runs: finished fits are not redone) and prints the table: held-out PSNR at ¼, ½, ¾ and
+all of ``--epochs`` (75/150/225/300) against the full batch.
 
 Run from the repository root (choose on DIV2K, confirm on Kodak)::
 
@@ -27,8 +28,8 @@ from sinetune import TrainOptions, fit
 
 
 def history_at(history: list[dict[str, float]], step: int) -> dict[str, float]:
-    """The logged row of ``step`` (log steps are multiples of ``log_every`` and the last step)."""
-    return next(row for row in history if row["step"] == step)
+    """The last logged row at or before ``step`` (log steps: multiples of ``log_every``, and the last)."""
+    return [row for row in history if row["step"] <= step][-1]
 
 
 def run_fit(path: Path, batch_size: int | str, steps: int, size: int) -> dict:
@@ -58,7 +59,7 @@ def main() -> None:
     count = round(args.size * args.size * 0.95)  # training samples (5% held out)
     per_epoch = math.ceil(count / args.batch_size)
     for image in args.images.split(","):
-        for batch_size, steps in (("full", 300), (args.batch_size, args.epochs * per_epoch)):
+        for batch_size, steps in (("full", args.epochs), (args.batch_size, args.epochs * per_epoch)):
             if (image, batch_size) in done:
                 continue
             row = {"image": image, "batch_size": batch_size, "steps": steps, "size": args.size, "commit": commit,
@@ -67,14 +68,15 @@ def main() -> None:
                 stream.write(json.dumps(row) + "\n")
             done[(image, batch_size)] = row
             print(f"{image} batch {batch_size}: {row['heldout_psnr']:.2f} dB after {steps} steps", flush=True)
-    print("\n| image | full batch, 300 steps | " + " | ".join(f"{e} epochs" for e in (75, 150, 225, 300)) + " |")
+    epochs = [args.epochs * quarter // 4 for quarter in (1, 2, 3, 4)]
+    print(f"\n| image | full batch, {args.epochs} steps | " + " | ".join(f"{e} epochs" for e in epochs) + " |")
     print("|---|---|---|---|---|---|")
     for image in args.images.split(","):
         full, mini = done[(image, "full")], done[(image, args.batch_size)]
         cells = []
-        for epochs in (75, 150, 225, 300):
-            row = history_at(mini["history"], epochs * per_epoch)
-            ratio = row["elapsed_s"] / history_at(full["history"], 300)["elapsed_s"]
+        for count_epochs in epochs:
+            row = history_at(mini["history"], count_epochs * per_epoch)
+            ratio = row["elapsed_s"] / full["history"][-1]["elapsed_s"]
             cells.append(f"{row['heldout_psnr']:.2f} ({ratio:.2f}× time)")
         print(f"| {image} | {full['heldout_psnr']:.2f} | " + " | ".join(cells) + " |")
 
