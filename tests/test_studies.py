@@ -31,7 +31,7 @@ def test_every_study_is_covered():
     assert sorted(p.name for p in STUDIES.glob("*.py")) == sorted(
         ["allocator_api.py", "audio_variants.py", "band_rule.py", "bf16_matmul.py", "cluster_throughput.py",
          "denoise_noise_band.py", "fit_many.py", "fused_sine.py", "memory_1024.py", "minibatch_default.py",
-         "rule_search.py"])
+         "rule_search.py", "step_budget.py"])
 
 
 def test_minibatch_default_study(tmp_path):
@@ -50,6 +50,12 @@ def test_rule_search_study(tmp_path):
     run_study("rule_search.py", "--stage", "choose", "--size", 32, "--candidates", "rule", "--steps", 2,
               "--data", tmp_path, "--out", tmp_path / "out")
     assert len((tmp_path / "out" / "rows.jsonl").read_text().splitlines()) == 2 * 6  # siren and the rule, 6 classes
+
+
+def test_step_budget_study(tmp_path):
+    run_study("step_budget.py", "--classes", "shapes", "--size", 32, "--steps", "2,3", "--out", tmp_path / "out")
+    rows = [json.loads(line) for line in (tmp_path / "out" / "rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 2  # siren and the rule at 2 and 3 steps
 
 
 def test_denoise_noise_band_study(tmp_path):

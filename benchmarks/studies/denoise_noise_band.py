@@ -11,7 +11,7 @@ hold-out selection (the logged step with the best noisy held-out MSE, i.e. ``tra
 Usage (the choose set is DIV2K; the confirmation is Kodak, via ``sinetune bench denoise``)::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/studies/denoise_noise_band.py \\
-        --images /work/shared/data/div2k/0{0,1,2,3,4,5}.png --size 128 --width 128 \\
+        --images ../shared/data/div2k/0{0,1,2,3,4,5}.png --size 128 --width 128 \\
         --gains none,0.5,0.35,0.25,0.15 --holdouts 0,0.1 --out benchmarks/results/denoise14/choose.json
 """
 

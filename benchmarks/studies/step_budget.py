@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--classes", default="", help="comma-separated classes (default: all of --stage)")
     parser.add_argument("--methods", default="siren,rule", help="comma-separated names of rule_search.CANDIDATES")
     parser.add_argument("--steps", default="200,600,1500", help="comma-separated step counts")
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument("--data", type=Path, default=Path("..") / "shared" / "data")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--compare", type=Path, nargs="*", help="only tabulate: rows.jsonl files → OUT/compare.md")
     args = parser.parse_args()
