@@ -41,8 +41,8 @@ def command_prune(args: argparse.Namespace) -> int:
     from .run_pruning import prune_run
 
     defaults = PruneOptions()
-    options = replace(defaults, axes=args.axes, finetune_steps=args.finetune_steps,
-                      train=replace(defaults.train, batch_size=args.batch_size))
+    train = defaults.train if args.batch_size is None else replace(defaults.train, batch_size=args.batch_size)
+    options = replace(defaults, axes=args.axes, finetune_steps=args.finetune_steps, train=train)
     result = prune_run(args.run_dir, args.fraction, args.out, options, overwrite=args.overwrite, device=args.device,
                        progress=Progress(quiet=args.quiet))
     before, after = result.before, result.after

@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .config import options_to_dict
 from .errors import SinetuneError
 from .methods import build_field
 from .models import SpectralEncoding
@@ -151,7 +152,7 @@ def prune_run(
         extra = {"prune": {"source": str(Path(os.path.abspath(run_dir))), "fraction": fraction,
                            "removed_fraction": pruned.removed_fraction, "rounds": len(pruned.rounds),
                            "steps": pruned.steps, "before": before, "after": after, "heldout_drop_db": drop,
-                           "options": _plain(options), "kept_columns": pruned.kept_columns,
+                           "options": options_to_dict(options), "kept_columns": pruned.kept_columns,
                            "kept_rows": pruned.kept_rows}}
         result = finish_fit(new_prepared, trained, pending, extra_metrics=extra, progress=report)
     return PruneRunResult(result, pruned, before, after)
@@ -170,12 +171,6 @@ def _scores(field: Any, coords, values, heldout, prepared) -> dict[str, float | 
         train_psnr = psnr(predict(field, coords, chunk).cpu(), values, prepared.data_range)
         held = psnr(predict(field, heldout[0], chunk).cpu(), heldout[1], prepared.data_range) if heldout else None
     return {"train_psnr": train_psnr, "heldout_psnr": held}
-
-
-def _plain(options: PruneOptions) -> dict[str, Any]:
-    from .config import options_to_dict
-
-    return options_to_dict(options)
 
 
 __all__ = ["PruneRunResult", "prune_run", "pruned_options"]

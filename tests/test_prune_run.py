@@ -103,3 +103,20 @@ def test_prune_run_with_several_hidden_layers_prunes_columns_only(tmp_path):
     field, config, _ = load_run(tmp_path / "cols")
     assert hidden_shape(field)[1] == config.options.input_width < 16
     assert field.hidden[1].weight.shape == (12, 12)
+
+
+def test_prune_cli_keeps_the_full_batch_unless_asked(monkeypatch, tmp_path, capsys):
+    """``--batch-size`` left out keeps PruneOptions' full batch (the protocol bench prune measured)."""
+    import sinetune.run_pruning
+    from sinetune.errors import SinetuneError
+
+    seen = []
+
+    def fake(run_dir, fraction, out_dir, options, **kwargs):
+        seen.append(options.train.batch_size)
+        raise SinetuneError("stopped here")
+
+    monkeypatch.setattr(sinetune.run_pruning, "prune_run", fake)
+    for extra in ([], ["--batch-size", "64"]):
+        run_cli(capsys, "prune", tmp_path / "run", "--fraction", "0.25", "-o", tmp_path / "new", *extra)
+    assert seen == ["full", 64]

@@ -39,7 +39,7 @@ def test_minibatch_default_study(tmp_path):
     write_png(tmp_path / "kodak" / "kodim01.png", smooth_rgb(64, 64))
     out = run_study("minibatch_default.py", "--data", tmp_path, "--images", "kodak/kodim01", "--size", 40,
                     "--batch-size", 512, "--epochs", 40, "--out", tmp_path / "rows.jsonl")
-    assert "| kodak/kodim01 |" in out and "40 epochs" in out
+    assert "| kodak/kodim01 |" in out and "40 epochs" in out and "| mean |" in out
     rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert [(row["batch_size"], row["steps"]) for row in rows] == [("full", 40), (512, 40 * 3)]  # ⌈1520 / 512⌉ = 3
 

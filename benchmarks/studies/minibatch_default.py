@@ -79,6 +79,11 @@ def main() -> None:
             ratio = row["elapsed_s"] / full["history"][-1]["elapsed_s"]
             cells.append(f"{row['heldout_psnr']:.2f} ({ratio:.2f}× time)")
         print(f"| {image} | {full['heldout_psnr']:.2f} | " + " | ".join(cells) + " |")
+    images = args.images.split(",")
+    means = [sum(history_at(done[(image, args.batch_size)]["history"], e * per_epoch)["heldout_psnr"]
+                 for image in images) / len(images) for e in epochs]
+    full_mean = sum(done[(image, "full")]["heldout_psnr"] for image in images) / len(images)
+    print(f"| mean | {full_mean:.2f} | " + " | ".join(f"{mean:.2f}" for mean in means) + " |")
 
 
 if __name__ == "__main__":
