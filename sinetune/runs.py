@@ -49,6 +49,7 @@ from .tasks import (
     TaskOptions,
     describe_task,
     method_options,
+    observed_field,
     prepare_task,
     render_task,
     score_task,
@@ -184,6 +185,9 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     task_config = replace(config.task, mask=str(Path(config.task.mask).resolve())) if config.task.mask else config.task
     config = replace(config, options=built.options, signal=signal_config, task=task_config,
                      train=replace(config.train, lr=config.train.lr or method.default_lr, stop_mse=stop_mse))
+    if config.train.solve_head and config.task.observation != "point":
+        raise SinetuneError("solve_head fits the head to point samples; it does not apply to observation "
+                            f"{config.task.observation}")
     built.field.to(device)
     mask = holdout_mask(math.prod(fitted_signal.grid_shape), config.holdout,
                         np.random.default_rng([config.seed, 1]))
@@ -319,9 +323,10 @@ def train_and_finish(prepared: PreparedFit, run_dir: PendingRun | None, overwrit
                        config.train.checkpoint_seconds, overwrite, resume is not None, command) as checkpointer:
         coords, values, heldout = prepared.training_data()
         with checkpointer.deferring_interrupts() if checkpointer is not None else contextlib.nullcontext():
-            trained = train(built.field, coords, values, config.train, config.train.lr, built.constraints,
-                            built.penalties, heldout=heldout, generator=prepared.generator, progress=report,
-                            data_range=prepared.data_range, checkpoint=checkpointer, resume=resume)
+            trained = train(observed_field(prepared.task, built.field), coords, values, config.train,
+                            config.train.lr, built.constraints, built.penalties, heldout=heldout,
+                            generator=prepared.generator, progress=report, data_range=prepared.data_range,
+                            checkpoint=checkpointer, resume=resume)
         return finish_fit(prepared, trained, run_dir, progress=report)
 
 

@@ -58,6 +58,8 @@ from .spectral import noise_floor_radius
 
 TASKS = ("fit", "denoise", "inpaint", "superres")
 MASK_PATTERNS = ("random", "boxes")
+#: How a superres field is fitted to its low-resolution samples (:class:`TaskOptions`).
+OBSERVATIONS = ("point", "area")
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,10 @@ class TaskOptions:
             values win); other methods are unchanged. ``null``: the method's own band.
         floor_snr: the signal-to-noise power ratio at which a frequency ring counts as noise for
             ``ν_f`` (1: where the signal's power has fallen to the noise's).
+        observation: superres: how the field is fitted to the low-resolution samples: ``point`` (the
+            field at each sample's centre) or ``area`` (the mean of the field over the ``factor^d``
+            high-resolution positions the sample averages: the area filter's forward model,
+            :mod:`sinetune.observation`).
     """
 
     task: Literal["fit", "denoise", "inpaint", "superres"] = "fit"
@@ -113,6 +119,7 @@ class TaskOptions:
     stop_factor: float | None = 1.0
     band_gain: float | None = None
     floor_snr: float = 1.0
+    observation: Literal["point", "area"] = "point"
 
     def validate(self) -> None:
         """One-line :class:`SinetuneError` for options that contradict each other or the task."""
@@ -155,6 +162,10 @@ class TaskOptions:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not (value > 0 and math.isfinite(value))):
                 raise SinetuneError(f"{name} must be a positive number, got {value!r}")
+        if self.observation not in OBSERVATIONS:
+            raise SinetuneError(f"observation must be one of {', '.join(OBSERVATIONS)}, got {self.observation!r}")
+        if self.observation != "point" and self.task != "superres":
+            raise SinetuneError(f"observation {self.observation} applies to --task superres, not {self.task}")
         if self.band_gain is not None and self.task != "denoise":
             raise SinetuneError(f"band_gain (a noise-keyed band) applies to --task denoise, not {self.task}")
 
@@ -247,7 +258,9 @@ def describe_task(task: TaskInput) -> str:
     if options.task == "superres":
         source = f" block average of {'×'.join(map(str, task.clean.grid_shape))}" if task.clean is not None else ""
         scored = "scored against the original" if task.clean is not None else "nothing clean scored"
-        return f"superres: fitting the {shape}{source}, rendered at ×{options.factor} ({scored})"
+        how = (f", as the mean over each sample's {options.factor ** task.signal.dim} high-resolution positions"
+               if options.observation == "area" else "")
+        return f"superres: fitting the {shape}{source}{how}, rendered at ×{options.factor} ({scored})"
     return ""
 
 
@@ -285,6 +298,16 @@ def prepare_task(options: TaskOptions, signal: Signal) -> TaskInput:
     rate = round(signal.sample_rate / factor) if signal.sample_rate else None  # audio: k times fewer samples
     low = replace(signal, values=downsample(cropped.values, factor), sample_rate=rate)
     return TaskInput(options, low, cropped)
+
+
+def observed_field(task: TaskInput | None, field: torch.nn.Module) -> torch.nn.Module:
+    """What the training loop fits: ``field`` itself, or for superres with ``observation: area`` the
+    field seen through the area filter (:class:`~sinetune.observation.AreaObserved`)."""
+    if task is None or task.options.task != "superres" or task.options.observation != "area":
+        return field
+    from .observation import AreaObserved
+
+    return AreaObserved(field, task.signal.grid_shape, task.options.factor)
 
 
 def render_task(field: torch.nn.Module, task: TaskInput, prediction: np.ndarray,
@@ -356,5 +379,5 @@ def write_task_files(run_dir: Path, task: TaskInput, answer: np.ndarray) -> dict
     return paths
 
 
-__all__ = ["MASK_PATTERNS", "TASKS", "TaskInput", "TaskOptions", "describe_task", "method_options", "prepare_task",
-           "render_task", "score_task", "write_task_files"]
+__all__ = ["MASK_PATTERNS", "OBSERVATIONS", "TASKS", "TaskInput", "TaskOptions", "describe_task", "method_options",
+           "observed_field", "prepare_task", "render_task", "score_task", "write_task_files"]

@@ -31,7 +31,7 @@ def test_every_study_is_covered():
     assert sorted(p.name for p in STUDIES.glob("*.py")) == sorted(
         ["allocator_api.py", "audio_variants.py", "band_rule.py", "bf16_matmul.py", "cluster_throughput.py",
          "denoise_noise_band.py", "fit_many.py", "fused_sine.py", "memory_1024.py", "minibatch_default.py",
-         "rule_search.py", "step_budget.py"])
+         "rule_search.py", "step_budget.py", "superres_observation.py"])
 
 
 def test_minibatch_default_study(tmp_path):
@@ -63,6 +63,15 @@ def test_denoise_noise_band_study(tmp_path):
     run_study("denoise_noise_band.py", "--images", tmp_path / "a.png", "--size", 32, "--width", 8, "--gains",
               "none,0.35", "--steps", 4, "--log-every", 2, "--out", tmp_path / "x.json")
     assert (tmp_path / "x.json").is_file()
+
+
+def test_superres_observation_study(tmp_path):
+    write_png(tmp_path / "a.png", smooth_rgb(48, 48))
+    out = run_study("superres_observation.py", "--images", tmp_path / "a.png", "--size", 32, "--factors", 2,
+                    "--settings", "siren", "--width", 8, "--steps", 3, "--out", tmp_path / "rows.jsonl")
+    assert "| ×2 | siren | area | 1 |" in out and "| ×2 | siren | point | 1 |" in out
+    rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert {row["observation"] for row in rows} == {"point", "area"} and all("bicubic" in row for row in rows)
 
 
 def test_bf16_matmul_study():
