@@ -34,6 +34,8 @@ SETTINGS = {
     "tuner": ("tuner", {"hidden_layers": 1}),
     "tuner-l2": ("tuner", {"hidden_layers": 2, "deep_bound": 0.15}),
     "tuner-l3": ("tuner", {"hidden_layers": 3, "deep_bound": 0.15}),
+    "tuner-l3-db0.3": ("tuner", {"hidden_layers": 3, "deep_bound": 0.3}),
+    "tuner-l4": ("tuner", {"hidden_layers": 4, "deep_bound": 0.15}),
     "siren": ("siren", {"hidden_layers": 1}),
     "siren-l3": ("siren", {"hidden_layers": 3}),
 }
