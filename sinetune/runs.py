@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import selection
 from .batching import describe_batching, resolve_batching
 from .checkpoint import load_field
 from .config import RunConfig, SignalConfig, check_seed, config_to_dict, load_config
 from .divergence import divergence_reason
-from . import selection
 from .errors import SinetuneError
 from .evaluation import evaluate
 from .methods import Built, build_field, get_method

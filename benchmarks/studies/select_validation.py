@@ -55,7 +55,8 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         options = by[(c, "select")]["options"]
         choice = f"{options['selected']} ({', '.join(f'{v:.2f}' for v in options['select_psnr'])})"
         secs = " / ".join(f"{seconds(by[(c, m)]):.1f}" if (c, m) in by else "–" for m in METHODS)
-        lines.append(f"| {c} | " + " | ".join(cells) + f" | {choice} | {secs} ({by[(c, 'select')]['select_seconds']:.1f}) |")
+        search = by[(c, "select")]["select_seconds"]
+        lines.append(f"| {c} | " + " | ".join(cells) + f" | {choice} | {secs} ({search:.1f}) |")
     lines += ["", "| method | classes | held-out | gradient | Δheld vs SIREN (wins) | Δgrad vs SIREN (wins) | "
               "Δheld vs rule (wins) | Δgrad vs rule (wins) | seconds | held-out dB / s |", "|---" * 10 + "|"]
     for m in METHODS:
