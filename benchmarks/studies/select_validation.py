@@ -80,6 +80,34 @@ def summarize(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ties(rows: list[dict[str, Any]], candidate_rows: list[dict[str, Any]], margins: list[float]) -> str:
+    """What-if: the choice each tie margin makes from the *recorded* validation PSNRs of the ``select`` rows,
+    scored with the rule search's rows of that candidate (``rule_search.py``, same protocol: a chosen
+    candidate's final fit is that row's fit), against SIREN's row."""
+    by = {(r["class"], r["method"]): r for r in candidate_rows if "heldout_psnr" in r}
+    picks = [r for r in rows if r["method"] == "select" and "options" in r]
+    lines = ["| tie (dB) | choices | Δheld vs SIREN (wins) | Δgrad vs SIREN (wins) | Δheld vs rule | Δgrad vs rule |",
+             "|---|---|---|---|---|---|"]
+    for margin in margins:
+        chosen, dh, dg, rh, rg = [], [], [], [], []
+        for r in picks:
+            names, scores = r["options"]["select_candidates"], r["options"]["select_psnr"]
+            best, best_score = names[0], scores[0]
+            for name, score in zip(names[1:], scores[1:]):
+                if score > best_score + margin:
+                    best, best_score = name, score
+            row, siren, rule = by[(r["class"], best)], by[(r["class"], "siren")], by[(r["class"], "rule")]
+            chosen.append(f"{r['class']}: {best}")
+            dh.append(row["heldout_psnr"] - siren["heldout_psnr"])
+            dg.append(row["gradient_psnr"] - siren["gradient_psnr"])
+            rh.append(row["heldout_psnr"] - rule["heldout_psnr"])
+            rg.append(row["gradient_psnr"] - rule["gradient_psnr"])
+        wins = lambda d: f"{np.mean(d):+.2f} ({sum(x >= 0 for x in d)}/{len(d)})"  # noqa: E731
+        lines.append(f"| {margin:g} | {', '.join(chosen)} | {wins(dh)} | {wins(dg)} | {np.mean(rh):+.2f} | "
+                     f"{np.mean(rg):+.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", choices=("choose", "confirm"), default="choose")
@@ -91,7 +119,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--data", type=Path, default=Path("..") / "shared" / "data")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--ties", help="comma-separated tie margins (dB): only write OUT/ties.md from OUT/rows.jsonl "
+                                       "and the rule search's --candidate-rows")
+    parser.add_argument("--candidate-rows", type=Path, nargs="*", default=[])
     args = parser.parse_args()
+    if args.ties:
+        read = lambda path: [json.loads(line) for line in path.read_text().splitlines()]  # noqa: E731
+        text = ties(read(args.out / "rows.jsonl"), [r for p in args.candidate_rows for r in read(p)],
+                    [float(v) for v in args.ties.split(",")])
+        (args.out / "ties.md").write_text(text)
+        print(text)
+        return
     methods = args.methods.split(",")
     if any(m not in METHODS for m in methods):
         parser.error(f"--methods: choose among {', '.join(METHODS)}")
