@@ -65,6 +65,12 @@ def test_select_validation_study(tmp_path):
     assert [row["method"] for row in rows] == ["siren", "rule", "select"]
     assert rows[2]["options"]["selected"] in ("rule", "h1024") and rows[2]["select_seconds"] > 0
     assert "| select | 1 |" in (tmp_path / "out" / "summary.md").read_text() and "shapes" in out
+    fake = [{"class": "shapes", "method": m, "heldout_psnr": h, "gradient_psnr": 10.0} for m, h in
+            (("siren", 20.0), ("rule", 19.0), ("h1024", 22.0))]
+    (tmp_path / "candidates.jsonl").write_text("".join(json.dumps(row) + "\n" for row in fake))
+    out = run_study("select_validation.py", "--out", tmp_path / "out", "--ties", "0.1,1000",
+                    "--candidate-rows", tmp_path / "candidates.jsonl")
+    assert "| 1000 | shapes: rule | -1.00 (0/1) |" in out  # no candidate beats the rule by 1000 dB
 
 
 def test_denoise_noise_band_study(tmp_path):
