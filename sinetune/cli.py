@@ -36,6 +36,7 @@ from .cli_fit import (  # noqa: F401  (fit_config, run_config: importable from h
     FIT_FLAGS,
     RUN_FLAGS,
     TASK_FLAGS,
+    TUNER_FLAGS,
     _dest,
     _printer,
     command_fit,
@@ -87,11 +88,13 @@ def _add_config_flag(parser: argparse.ArgumentParser, flag: str, key: str) -> No
     """``flag`` setting run-config ``key``, typed and documented from its dataclass field."""
     from .config import RunConfig, SignalConfig
     from .docs import base_type, field_help, field_types
+    from .methods import TunerOptions
     from .tasks import TaskOptions
     from .training import TrainOptions
 
     section, _, name = key.rpartition(".")
-    cls = {"": RunConfig, "signal": SignalConfig, "train": TrainOptions, "task": TaskOptions}[section]
+    cls = {"": RunConfig, "signal": SignalConfig, "train": TrainOptions, "task": TaskOptions,
+           "options": TunerOptions}[section]  # an options flag is TUNER's (--select)
     kind = base_type(field_types(cls)[name])
     options: dict[str, object] = {"dest": _dest(flag), "help": field_help(cls, name)}
     if kind is bool:
@@ -139,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", type=Path, metavar="RUN",
                      help="continue the interrupted fit that was writing the run directory RUN from its last "
                           "checkpoint (alone, or with --device and --quiet)")
-    _add_run_flags(fit, tuple(METHODS), {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS},
+    _add_run_flags(fit, tuple(METHODS), {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS, **TUNER_FLAGS},
                    out=("DIR", "run directory (default runs/NAME-METHOD[-N])"))
 
     many = commands.add_parser("fit-many", help="fit many equal-shape signals at once as one batched model, "

@@ -28,6 +28,9 @@ RUN_FLAGS = {"--size": "signal.size", "--steps": "train.steps", "--batch-size": 
              "--device": "device"}
 #: Dedicated flags of ``fit`` alone (audio crops), as :data:`RUN_FLAGS`.
 FIT_FLAGS = {"--start": "signal.start", "--duration": "signal.duration", "--samples": "signal.samples"}
+#: Dedicated flags of ``fit`` alone that set a TUNER option (:class:`sinetune.methods.TunerOptions`), as
+#: :data:`RUN_FLAGS`.
+TUNER_FLAGS = {"--select": "options.select"}
 #: Dedicated flags of ``fit`` alone for an inverse task (:class:`sinetune.tasks.TaskOptions`), as :data:`RUN_FLAGS`.
 TASK_FLAGS = {"--task": "task.task", "--noise": "task.noise", "--snr": "task.snr", "--mask": "task.mask",
               "--mask-fraction": "task.mask_fraction", "--factor": "task.factor"}
@@ -73,6 +76,8 @@ def fit_config(args: argparse.Namespace) -> RunConfig:
         if data.get("method") not in (None, args.method):
             data["options"] = {}  # the config's options belong to another method
         data["method"] = args.method
+    if args.select is not None and data.get("method", "tuner") != "tuner":
+        raise SinetuneError(f"--select chooses TUNER's capacity; it does not apply to --method {data['method']}")
     signal = dict(data.get("signal") or {})
     if args.image:
         signal["path"] = args.image
@@ -83,7 +88,7 @@ def fit_config(args: argparse.Namespace) -> RunConfig:
             raise SinetuneError("--size applies to images only; crop audio with --start, --duration or --samples")
         signal["size"] = None
     data["signal"] = signal
-    return run_config(args, data, {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS})
+    return run_config(args, data, {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS, **TUNER_FLAGS})
 
 
 def _resume_alone(args: argparse.Namespace) -> None:
@@ -237,5 +242,5 @@ def _fit_many_on_cluster(args: argparse.Namespace, config: RunConfig, paths: lis
     return 0
 
 
-__all__ = ["FIT_FLAGS", "RUN_FLAGS", "TASK_FLAGS", "command_fit", "command_fit_many", "fit_config", "parse_overrides",
-           "run_config"]
+__all__ = ["FIT_FLAGS", "RUN_FLAGS", "TASK_FLAGS", "TUNER_FLAGS", "command_fit", "command_fit_many", "fit_config",
+           "parse_overrides", "run_config"]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import selection
 from .config import RunConfig, SignalConfig
 from .errors import SinetuneError
 from .methods import get_method
@@ -148,6 +149,9 @@ def fit_many(
         raise SinetuneError(f"group size must be a positive number of signals, got {group_size}")
     if not signals:
         raise SinetuneError("fit-many needs at least one signal")
+    if selection.pending(options):
+        raise SinetuneError("select validation chooses a shape per signal and fit-many stacks one shape; "
+                            "fit the signals one by one (sinetune fit) or use select off")
     loaded = [item if isinstance(item, Signal) else load_signal(item, size, start, duration, samples, max_size)
               for item in signals]
     first = loaded[0]

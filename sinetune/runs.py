@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import selection
 from .batching import describe_batching, resolve_batching
 from .checkpoint import load_field
 from .config import RunConfig, SignalConfig, check_seed, config_to_dict, load_config
@@ -108,6 +109,8 @@ class PreparedFit:
         device: where the field lives.
         task: the inverse task's input (:mod:`sinetune.tasks`): ``signal`` is its corrupted signal.
         batching: what :mod:`sinetune.batching` derived (batch size, steps), for the ``derived:`` line.
+        select_seconds: the seconds TUNER's validation search took (:mod:`sinetune.selection`; ``None``:
+            no search ran), kept as ``metrics["select_seconds"]``.
     """
 
     config: RunConfig
@@ -118,6 +121,7 @@ class PreparedFit:
     device: torch.device
     task: TaskInput | None = None
     batching: str = ""
+    select_seconds: float | None = None
 
     @property
     def missing(self) -> np.ndarray | None:
@@ -138,14 +142,21 @@ class PreparedFit:
     def training_data(self) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         """``(coords, values, heldout)``: the ``(N, d)`` / ``(N, C)`` training samples and the held-out
         ``(coords, values)`` pair (``None`` when nothing is held out), as :func:`train` takes them."""
-        coords, values = self.signal.coords(), self.signal.flat_values()
-        keep, held = torch.from_numpy(~self.mask), torch.from_numpy(self.heldout_mask)
-        heldout = (coords[held], values[held]) if self.heldout_mask.any() else None
-        coords, values = coords[keep], values[keep]
-        if self.signal.points is not None:  # off-grid samples (an SDF's near-surface points): trained on
-            coords = torch.cat([coords, torch.as_tensor(self.signal.points[0], dtype=coords.dtype)])
-            values = torch.cat([values, torch.as_tensor(self.signal.points[1], dtype=values.dtype)])
-        return coords, values, heldout
+        return training_samples(self.signal, self.mask, self.heldout_mask)
+
+
+def training_samples(signal: Signal, mask: np.ndarray, heldout_mask: np.ndarray
+                     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """``(coords, values, heldout)`` of ``signal``: the ``(N, d)`` / ``(N, C)`` samples outside ``mask``
+    (plus an SDF's off-grid points) and the ``(coords, values)`` of ``heldout_mask`` (``None``: none)."""
+    coords, values = signal.coords(), signal.flat_values()
+    keep, held = torch.from_numpy(~mask), torch.from_numpy(heldout_mask)
+    heldout = (coords[held], values[held]) if heldout_mask.any() else None
+    coords, values = coords[keep], values[keep]
+    if signal.points is not None:  # off-grid samples (an SDF's near-surface points): trained on
+        coords = torch.cat([coords, torch.as_tensor(signal.points[0], dtype=coords.dtype)])
+        values = torch.cat([values, torch.as_tensor(signal.points[1], dtype=values.dtype)])
+    return coords, values, heldout
 
 
 def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
@@ -168,9 +179,22 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     config.task.validate()
     task = prepare_task(config.task, signal) if config.task.task != "fit" else None  # the corrupted input
     fitted_signal = task.signal if task is not None else signal
+    options = method_options(task, config.method, config.options) if task is not None else config.options
+    lr = config.train.lr or method.default_lr
+    mask = holdout_mask(math.prod(fitted_signal.grid_shape), config.holdout,
+                        np.random.default_rng([config.seed, 1]))
+    if task is not None and task.missing is not None:
+        mask = mask | task.missing  # missing samples are never trained
+        if mask.all():
+            raise SinetuneError("the hold-out and the missing samples leave nothing to fit; lower --holdout")
+    select_seconds = None
+    if selection.pending(options):  # TUNER's capacity chosen on a validation split of the training samples
+        coords, values, _ = training_samples(fitted_signal, mask, mask)
+        options, select_seconds = selection.select(
+            options, fitted_signal.grid_shape, fitted_signal.values, coords, values, config.train, lr, config.seed,
+            device, AUDIO_DATA_RANGE if fitted_signal.kind == "audio" else 1.0)
     generator = torch.Generator().manual_seed(config.seed)
     # signal-derived defaults (the values for SIREN²'s centroid and the spectrum rules), then the build
-    options = method_options(task, config.method, config.options) if task is not None else config.options
     built = build_field(config.method, fitted_signal.grid_shape, fitted_signal.channels, options,
                         generator=generator, values=fitted_signal.values)
     # Record what makes the run reproducible from any directory: an absolute path (or built-in
@@ -184,22 +208,16 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     stop_mse = task.stop_mse if task is not None and task.stop_mse is not None else config.train.stop_mse
     task_config = replace(config.task, mask=str(Path(config.task.mask).resolve())) if config.task.mask else config.task
     config = replace(config, options=built.options, signal=signal_config, task=task_config,
-                     train=replace(config.train, lr=config.train.lr or method.default_lr, stop_mse=stop_mse))
+                     train=replace(config.train, lr=lr, stop_mse=stop_mse))
     if config.train.solve_head and config.task.observation != "point":
         raise SinetuneError("solve_head fits the head to point samples; it does not apply to observation "
                             f"{config.task.observation}")
     built.field.to(device)
-    mask = holdout_mask(math.prod(fitted_signal.grid_shape), config.holdout,
-                        np.random.default_rng([config.seed, 1]))
-    if task is not None and task.missing is not None:
-        mask = mask | task.missing  # missing samples are never trained
-        if mask.all():
-            raise SinetuneError("the hold-out and the missing samples leave nothing to fit; lower --holdout")
     # the derived batch size and steps (sinetune.batching), from the samples that are trained
     count, dim = int((~mask).sum()), fitted_signal.dim
     batching = describe_batching(config.train, count, dim)
     config = replace(config, train=resolve_batching(config.train, count, dim))
-    prepared = PreparedFit(config, fitted_signal, built, generator, mask, device, task, batching)
+    prepared = PreparedFit(config, fitted_signal, built, generator, mask, device, task, batching, select_seconds)
     check_fit_memory(prepared)  # refuse (suggesting --batch-size) before any sample is trained
     return prepared
 
@@ -257,6 +275,8 @@ def finish_fit(prepared: PreparedFit, trained: TrainResult, run_dir: Path | Pend
     derived = derived_text(prepared)
     if derived:
         metrics["derived"] = derived
+    if prepared.select_seconds is not None:
+        metrics["select_seconds"] = prepared.select_seconds
     metrics.update(extra_metrics or {})
     zero_field_loss = float(np.mean(np.square(signal.values.reshape(-1, signal.channels)[~prepared.mask])))
     metrics["divergence"] = divergence_reason(trained.history, zero_field_loss, trained.diverged)

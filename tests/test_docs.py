@@ -15,9 +15,9 @@ import pytest
 
 from sinetune import cli_reference, docs
 from sinetune.bench import BENCHMARKS, benchmark_options
-from sinetune.cli import BENCH_FLAGS, FIT_FLAGS, RUN_FLAGS, TASK_FLAGS, build_parser
+from sinetune.cli import BENCH_FLAGS, FIT_FLAGS, RUN_FLAGS, TASK_FLAGS, TUNER_FLAGS, build_parser
 from sinetune.config import RunConfig, SignalConfig
-from sinetune.methods import METHODS
+from sinetune.methods import METHODS, TunerOptions
 from sinetune.tasks import TaskOptions
 from sinetune.training import TrainOptions
 
@@ -236,8 +236,10 @@ def test_bench_lines_use_only_their_benchmarks_flags():
 
 def test_dedicated_flags_take_their_help_and_type_from_the_dataclasses():
     commands = _subparsers(build_parser())
-    sections = {"": RunConfig, "signal": SignalConfig, "train": TrainOptions, "task": TaskOptions}
-    for command, flags in (("fit", {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS}), ("fit-many", {**RUN_FLAGS, **FIT_FLAGS})):
+    sections = {"": RunConfig, "signal": SignalConfig, "train": TrainOptions, "task": TaskOptions,
+                "options": TunerOptions}
+    for command, flags in (("fit", {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS, **TUNER_FLAGS}),
+                           ("fit-many", {**RUN_FLAGS, **FIT_FLAGS})):
         actions = {action.option_strings[0]: action for action in commands[command]._actions if action.option_strings}
         for flag, key in flags.items():
             section, _, name = key.rpartition(".")

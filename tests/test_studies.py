@@ -31,7 +31,7 @@ def test_every_study_is_covered():
     assert sorted(p.name for p in STUDIES.glob("*.py")) == sorted(
         ["allocator_api.py", "audio_variants.py", "band_rule.py", "bf16_matmul.py", "cluster_throughput.py",
          "denoise_noise_band.py", "fit_many.py", "fused_sine.py", "memory_1024.py", "minibatch_default.py",
-         "rule_search.py", "step_budget.py", "superres_observation.py"])
+         "rule_search.py", "select_validation.py", "step_budget.py", "superres_observation.py"])
 
 
 def test_minibatch_default_study(tmp_path):
@@ -56,6 +56,21 @@ def test_step_budget_study(tmp_path):
     run_study("step_budget.py", "--classes", "shapes", "--size", 32, "--steps", "2,3", "--out", tmp_path / "out")
     rows = [json.loads(line) for line in (tmp_path / "out" / "rows.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 2  # siren and the rule at 2 and 3 steps
+
+
+def test_select_validation_study(tmp_path):
+    out = run_study("select_validation.py", "--classes", "shapes", "--size", 32, "--steps", 2, "--select-steps", 2,
+                    "--candidates", "rule,h1024", "--out", tmp_path / "out")
+    rows = [json.loads(line) for line in (tmp_path / "out" / "rows.jsonl").read_text().splitlines()]
+    assert [row["method"] for row in rows] == ["siren", "rule", "select"]
+    assert rows[2]["options"]["selected"] in ("rule", "h1024") and rows[2]["select_seconds"] > 0
+    assert "| select | 1 |" in (tmp_path / "out" / "summary.md").read_text() and "shapes" in out
+    fake = [{"class": "shapes", "method": m, "heldout_psnr": h, "gradient_psnr": 10.0} for m, h in
+            (("siren", 20.0), ("rule", 19.0), ("h1024", 22.0))]
+    (tmp_path / "candidates.jsonl").write_text("".join(json.dumps(row) + "\n" for row in fake))
+    out = run_study("select_validation.py", "--out", tmp_path / "out", "--ties", "0.1,1000",
+                    "--candidate-rows", tmp_path / "candidates.jsonl")
+    assert "| 1000 | shapes: rule | -1.00 (0/1) |" in out  # no candidate beats the rule by 1000 dB
 
 
 def test_denoise_noise_band_study(tmp_path):

@@ -154,6 +154,8 @@ def fit_cell(cell: Cell, name: str, variant: str, target: np.ndarray, steps: int
     row.update({"train_psnr": metrics["train_psnr"], "parameters": metrics["parameters"],
                 "train_seconds": metrics["train_seconds"], "diverged": metrics["diverged"],
                 "options": config_to_dict(result.config)["options"]})
+    if "select_seconds" in metrics:  # TUNER's validation search (sinetune.selection) ran before the fit
+        row["select_seconds"] = metrics["select_seconds"]
     if cell.protocol == "holdout":
         row.update({"heldout_psnr": metrics["heldout_psnr"], "gradient_psnr": metrics["gradient_psnr"],
                     "ssim": metrics["ssim"], "gap": metrics["train_psnr"] - metrics["heldout_psnr"]})

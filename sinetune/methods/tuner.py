@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .. import capacity
+from .. import capacity, selection
 from ..constraints import BoundPenalty, ColumnClamp, PositiveBounds
 from ..errors import SinetuneError
 from ..lattice import check_input_frequencies
@@ -93,6 +93,18 @@ class TunerOptions:
             :mod:`sinetune.lattice`): ``"repair"`` overwrites the last rows with the missing
             ``e_i`` and warns (the repaired set is what ``config.yaml`` records), ``"strict"``
             refuses it, ``"off"`` keeps it.
+        select: ``"validation"``: choose the hidden width, depth and deep bound per signal — fit each of
+            ``select_candidates`` for ``select_steps`` steps on 90% of the training samples, score the
+            other 10% (never the held-out ones) and fit the best on all of them (:mod:`sinetune.selection`;
+            TUNER only, one signal at a time); ``"off"`` (default): the capacity rule alone.
+        select_steps: optimizer steps of each candidate's short fit under ``select: validation``.
+        select_candidates: the candidates tried, smoothest first (names of
+            :data:`sinetune.selection.CANDIDATES`: ``rule``, ``h1024``, ``h2048`` = one hidden layer of
+            1024 / 2048, ``l2-db0.15`` = two hidden layers, deep bound 0.15); a later one must win by more
+            than 0.1 dB.
+        selected: the candidate the search chose (``None`` until then; recorded in ``config.yaml`` with the
+            chosen shape, so a saved run rebuilds without searching again).
+        select_psnr: the validation PSNR (dB) of each of ``select_candidates``, recorded with ``selected``.
     """
 
     input_width: int | None = None
@@ -117,6 +129,11 @@ class TunerOptions:
     bound_penalty: float = 1e-6
     hidden_init: Literal["tuner", "siren"] = "tuner"
     frequency_check: Literal["repair", "strict", "off"] = "repair"
+    select: Literal["off", "validation"] = "off"
+    select_steps: int = 100
+    select_candidates: tuple[str, ...] = selection.DEFAULT_CANDIDATES
+    selected: str | None = None
+    select_psnr: tuple[float, ...] | None = None
 
     @classmethod
     def preset(cls, name: str) -> TunerOptions:
@@ -261,6 +278,8 @@ def explain_widths(options: TunerOptions, grid_shape: tuple[int, ...]) -> str:
     rule = capacity.tuner_capacity(grid_shape, options.period)
     shape = (f"TUNER {options.input_width} input frequencies, {options.hidden_layers} hidden layer"
              f"{'s' * (options.hidden_layers != 1)} of {options.hidden_width}")
+    if options.selected is not None:
+        return f"{shape} ({selection.describe(options)})"
     if (options.input_width, options.hidden_width, options.hidden_layers) == (
             rule.input_width, rule.hidden_width, rule.hidden_layers):
         return f"{shape} ({rule.reason()})"
@@ -287,6 +306,7 @@ def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
     if not 0 <= options.low_fraction <= 1:
         raise SinetuneError(f"low_fraction must be in [0, 1], got {options.low_fraction}")
     _check_band_rule(options)
+    selection.check(options)
     if not 0 < options.band_fraction <= 1:
         raise SinetuneError(f"band_fraction must be in (0, 1], got {options.band_fraction}")
     if not (options.hidden_omega > 0 and math.isfinite(options.hidden_omega)):
