@@ -31,7 +31,7 @@ def test_every_study_is_covered():
     assert sorted(p.name for p in STUDIES.glob("*.py")) == sorted(
         ["allocator_api.py", "audio_variants.py", "band_rule.py", "bf16_matmul.py", "cluster_throughput.py",
          "denoise_noise_band.py", "fit_many.py", "fused_sine.py", "memory_1024.py", "minibatch_default.py",
-         "rule_search.py", "select_validation.py", "step_budget.py", "superres_observation.py"])
+         "rule_search.py", "select_validation.py", "step_budget.py", "inverse_settings.py"])
 
 
 def test_minibatch_default_study(tmp_path):
@@ -80,13 +80,17 @@ def test_denoise_noise_band_study(tmp_path):
     assert (tmp_path / "x.json").is_file()
 
 
-def test_superres_observation_study(tmp_path):
+def test_inverse_settings_study(tmp_path):
     write_png(tmp_path / "a.png", smooth_rgb(48, 48))
-    out = run_study("superres_observation.py", "--images", tmp_path / "a.png", "--size", 32, "--factors", 2,
+    out = run_study("inverse_settings.py", "--images", tmp_path / "a.png", "--size", 32, "--factors", 2,
                     "--settings", "siren", "--width", 8, "--steps", 3, "--out", tmp_path / "rows.jsonl")
-    assert "| ×2 | siren | area | 1 |" in out and "| ×2 | siren | point | 1 |" in out
+    assert "| ×2 area | siren | 1 |" in out and "| ×2 point | siren | 1 |" in out and "− bicubic" in out
     rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert {row["observation"] for row in rows} == {"point", "area"} and all("bicubic" in row for row in rows)
+    out = run_study("inverse_settings.py", "--images", tmp_path / "a.png", "--size", 32, "--task", "denoise",
+                    "--stop-factors", "1,0.9", "--settings", "tuner", "--width", 8, "--steps", 3,
+                    "--out", tmp_path / "denoise.jsonl")
+    assert "| σ=0.1 stop 0.9 | tuner | 1 |" in out and "| σ=0.1 stop 1 | tuner | 1 |" in out and "− tv" in out
 
 
 def test_bf16_matmul_study():
