@@ -35,13 +35,15 @@ from sinetune.runs import run
 from sinetune.signals import load_image
 from sinetune.tasks import prepare_task, score_task
 
-#: Named settings: ``(method, options)``; ``width`` is filled in (the bench's protocol: one hidden layer).
+#: Named settings: ``(method, options[, training options])``; ``width`` is filled in (the bench's protocol:
+#: one hidden layer).
 SETTINGS = {
     "tuner": ("tuner", {"hidden_layers": 1}),
     "tuner-l2": ("tuner", {"hidden_layers": 2, "deep_bound": 0.15}),
     "tuner-l3": ("tuner", {"hidden_layers": 3, "deep_bound": 0.15}),
     "tuner-l3-db0.3": ("tuner", {"hidden_layers": 3, "deep_bound": 0.3}),
     "tuner-l4": ("tuner", {"hidden_layers": 4, "deep_bound": 0.15}),
+    "tuner-l3-lr1e-4": ("tuner", {"hidden_layers": 3, "deep_bound": 0.15}, {"lr": 1e-4}),
     "siren": ("siren", {"hidden_layers": 1}),
     "siren-l3": ("siren", {"hidden_layers": 3}),
 }
@@ -53,7 +55,7 @@ DENOISERS = ("tv", "wavelet", "bm3d")
 def fit_row(path: Path, size: int, task: dict, setting: str, width: int, steps: int) -> dict:
     """One fit's clean PSNR and the baselines' on the same input (``task``: the ``task:`` section)."""
     signal = load_image(path, size)
-    method, extra = SETTINGS[setting]
+    method, extra, *train = SETTINGS[setting]
     options = {"hidden_width": width, **extra}
     factor = task.get("factor", 1)
     if method == "tuner":
@@ -61,7 +63,8 @@ def fit_row(path: Path, size: int, task: dict, setting: str, width: int, steps: 
     else:
         options["input_width"] = width
     config = config_from_dict({"method": method, "options": options, "seed": 0, "holdout": 0.0, "device": "cpu",
-                               "train": {"steps": steps, "batch_size": "full", "checkpoint_seconds": None},
+                               "train": {"steps": steps, "batch_size": "full", "checkpoint_seconds": None,
+                                         **(train[0] if train else {})},
                                "task": task})
     started = time.perf_counter()
     result = run(config, signal=signal)
