@@ -7,9 +7,11 @@ SIREN, one :func:`sinetune.codec.rate_distortion` sweep each (the codec's own pi
 steps, quantise at every bit depth of :data:`BITS`, fine-tune ``qat_steps``, entropy-code, decode,
 measure) over the widths of :data:`WIDTHS` scaled by ``size / 256`` (the weights per pixel, hence
 the rates, stay put across sizes) — the same pipeline for both, widths chosen so their rates span
-about 0.1–1 bpp. The classic codecs run quality sweeps (:data:`QUALITIES`): JPEG and WebP
-by Pillow, JPEG 2000 and AVIF by imagecodecs. Every point: bpp (file bytes · 8 / pixels), PSNR and SSIM
-(:mod:`sinetune.metrics`) of the decoded 8-bit image, encode and decode seconds.
+about 0.1–1 bpp. The fits, fine-tunes and TUNER's shape are :class:`~sinetune.codec.CodecOptions`'
+defaults (``steps``/``qat_steps`` override them). The classic codecs run quality sweeps (:data:`QUALITIES`):
+JPEG and WebP by Pillow, JPEG 2000 and AVIF by imagecodecs. Every point: bpp (file bytes · 8 / pixels),
+PSNR, SSIM and MS-SSIM (:mod:`sinetune.metrics`; MS-SSIM is NaN under 161 pixels a side) of the decoded
+8-bit image, encode and decode seconds.
 
 Curves average each setting over the images (mean bpp, mean PSNR: the COIN convention). The
 summary compares the mean curves by linear interpolation in bpp: PSNR above or below JPEG at ≤ 0.3
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -27,9 +30,9 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from ..codec import CodecOptions, rate_distortion
+from ..codec import CodecOptions, decode_image, rate_distortion
 from ..errors import SinetuneError
-from ..metrics import psnr, ssim
+from ..metrics import ms_ssim, psnr, ssim
 from ..progress import Progress, as_progress
 from ..render import new_figure
 from ..runs import resolve_device
@@ -47,8 +50,16 @@ QUALITIES = {"jpeg": (3, 5, 10, 20, 35, 50, 75, 90), "webp": (1, 5, 15, 30, 50, 
              "jpeg2000": (20, 23, 26, 29, 32, 35, 38, 42), "avif": (0, 5, 15, 30, 45, 60, 80)}
 #: The rate at or below which the acceptance compares with JPEG (COIN's headline).
 LOW_RATE = 0.3
-COLUMNS = (("bpp", "bpp", 4), ("psnr", "PSNR", 2), ("ssim", "SSIM", 4), ("encode_seconds", "encode s", 2),
-           ("decode_seconds", "decode s", 3))
+COLUMNS = (("bpp", "bpp", 4), ("psnr", "PSNR", 2), ("ssim", "SSIM", 4), ("ms_ssim", "MS-SSIM", 4),
+           ("encode_seconds", "encode s", 2), ("decode_seconds", "decode s", 3))
+#: A curve's points: ``(bpp, PSNR dB, SSIM, MS-SSIM)``.
+Point = tuple[float, float, float, float]
+
+
+def _ms_ssim(decoded: np.ndarray, target: np.ndarray) -> float | None:
+    """:func:`sinetune.metrics.ms_ssim`, ``None`` (``null``, a missing value in the means) where it is NaN."""
+    value = ms_ssim(decoded, target)
+    return None if math.isnan(value) else value
 
 
 def _codec(name: str) -> tuple[Callable[[np.ndarray, int], bytes], Callable[[bytes], np.ndarray]]:
@@ -72,7 +83,7 @@ def _codec(name: str) -> tuple[Callable[[np.ndarray, int], bytes], Callable[[byt
 
 
 def classic_points(signal: Signal, name: str, qualities: tuple[int, ...]) -> list[dict[str, Any]]:
-    """One row per quality of codec ``name`` on ``signal`` (RGB): bpp, PSNR, SSIM, encode/decode seconds."""
+    """One row per quality of codec ``name`` on ``signal`` (RGB): bpp, PSNR, SSIM, MS-SSIM, encode/decode seconds."""
     encode, decode = _codec(name)
     image = (np.clip(signal.values, 0, 1) * 255 + 0.5).astype(np.uint8)
     pixels = image.shape[0] * image.shape[1]
@@ -85,7 +96,8 @@ def classic_points(signal: Signal, name: str, qualities: tuple[int, ...]) -> lis
         finished = time.perf_counter()
         rows.append({"codec": name, "setting": f"q{quality}", "bytes": len(data), "bpp": 8 * len(data) / pixels,
                      "psnr": psnr(decoded, signal.values), "ssim": ssim(decoded, signal.values),
-                     "encode_seconds": encoded - started, "decode_seconds": finished - encoded})
+                     "ms_ssim": _ms_ssim(decoded, signal.values), "encode_seconds": encoded - started,
+                     "decode_seconds": finished - encoded})
     return rows
 
 
@@ -106,14 +118,14 @@ def run_compress(
     data_dir: Path | None = None,
     images: list[str] | None = None,
     methods: list[str] = ("tuner", "siren"),
-    steps: int = 200,
+    steps: int | None = None,
     size: int = 256,
     device: str = "auto",
     out: Path | None = None,
     progress: bool | Progress = False,
     seed: int = 0,
     div2k: list[str] = ("00",),
-    qat_steps: int = 50,
+    qat_steps: int | None = None,
 ) -> BenchReport:
     """Run ``compress`` and write ``results.json``, ``results.md``, ``report.html`` and ``rd.png`` to ``out``.
 
@@ -121,7 +133,8 @@ def run_compress(
         data_dir: the Kodak folder (default the data cache's ``kodak/``); DIV2K crops come from its
             sibling ``div2k/``.
         images: Kodak subset (default 03, 05, 19, 23); div2k: DIV2K crops by name (default 00).
-        methods: sinetune methods (``tuner``, ``siren``); steps, qat_steps: of every fit and fine-tune.
+        methods: sinetune methods (``tuner``, ``siren``); steps, qat_steps: of every fit and fine-tune
+            (``None``: :class:`~sinetune.codec.CodecOptions`' defaults, like its batches, lr and shape).
         size: side the crops are downscaled to.
     """
     unknown = [m for m in methods if m not in WIDTHS]
@@ -136,10 +149,15 @@ def run_compress(
         raise SinetuneError(f"{out_dir / 'results.json'} already exists; choose another --out")
     import torch
 
+    defaults = CodecOptions()
+    steps = defaults.steps if steps is None else steps
+    qat_steps = defaults.qat_steps if qat_steps is None else qat_steps
     options = CodecOptions(bits=BITS, steps=steps, qat_steps=qat_steps, seed=seed)
     widths = {m: tuple(max(4, round(w * size / 256)) for w in WIDTHS[m]) for m in methods}
     header = {"benchmark": "compress", "size": size, "steps": steps, "qat_steps": qat_steps, "seed": seed,
-              "bits": list(BITS), "widths": {m: list(widths[m]) for m in methods}, "qualities": QUALITIES,
+              "bits": list(BITS), "batch_size": options.batch_size, "lr": options.lr,
+              "lr_schedule": options.lr_schedule, "input_ratio": options.input_ratio,
+              "widths": {m: list(widths[m]) for m in methods}, "qualities": QUALITIES,
               "device": str(torch_device), "torch": torch.__version__, "threads": torch.get_num_threads()}
     report, say = BenchReport(out_dir=out_dir), as_progress(progress)
     labels: list[str] = []
@@ -152,7 +170,9 @@ def run_compress(
             for point in rate_distortion(signal, widths[method], method=method, options=options, device=device,
                                          progress=say):
                 tag = f"w{point.width} b{point.bits}" + (" qat" if point.finetuned else "")
-                rows.append({"codec": method, "setting": tag, **point.row()})
+                decoded = decode_image(point.encoded.data).astype(np.float32) / 255
+                rows.append({"codec": method, "setting": tag, **point.row(),
+                             "ms_ssim": _ms_ssim(decoded, signal.values)})
         for row in rows:
             row = as_json_row({"image": name, "method": f"{row['codec']} {row['setting']}", **row})
             report.rows.append(row)
@@ -162,18 +182,20 @@ def run_compress(
     return report
 
 
-def mean_curves(means: dict[str, dict[str, float]]) -> dict[str, list[tuple[float, float, float]]]:
-    """Per codec, the ``(bpp, PSNR, SSIM)`` means of its settings on its upper envelope (no setting with
+def mean_curves(means: dict[str, dict[str, float]]) -> dict[str, list[Point]]:
+    """Per codec, the ``(bpp, PSNR, SSIM, MS-SSIM)`` means of its settings on its upper envelope (no setting with
     fewer bpp has as high a PSNR), sorted by bpp; sinetune's fine-tuned points only."""
-    curves: dict[str, list[tuple[float, float, float]]] = {}
+    curves: dict[str, list[Point]] = {}
     for label, values in means.items():
         codec, _, setting = label.partition(" ")
         if codec in WIDTHS and "qat" not in setting:
             continue
-        curves.setdefault(codec, []).append((values["bpp"], values["psnr"], values["ssim"]))
+        multi = values.get("ms_ssim")
+        curves.setdefault(codec, []).append((values["bpp"], values["psnr"], values["ssim"],
+                                             float("nan") if multi is None else multi))
     envelopes = {}
     for codec, points in curves.items():
-        kept: list[tuple[float, float, float]] = []
+        kept: list[Point] = []
         for point in sorted(points):
             if not kept or point[1] > kept[-1][1]:
                 kept.append(point)
@@ -181,30 +203,32 @@ def mean_curves(means: dict[str, dict[str, float]]) -> dict[str, list[tuple[floa
     return envelopes
 
 
-def _gap(curve: list[tuple[float, float, float]], other: list[tuple[float, float, float]], rate: float) -> float | None:
-    """PSNR of ``curve`` minus ``other`` at ``rate`` bpp (linear in bpp; ``None`` outside either's range)."""
+def _gap(curve: list[Point], other: list[Point], rate: float, index: int = 1) -> float | None:
+    """PSNR (``index`` 1; 3: MS-SSIM) of ``curve`` minus ``other`` at ``rate`` bpp (linear in bpp; ``None``
+    outside either's range)."""
     def at(points):
         bpps = [p[0] for p in points]
-        return None if not bpps[0] <= rate <= bpps[-1] else float(np.interp(rate, bpps, [p[1] for p in points]))
+        return None if not bpps[0] <= rate <= bpps[-1] else float(np.interp(rate, bpps, [p[index] for p in points]))
 
     mine, theirs = at(curve), at(other)
     return None if mine is None or theirs is None else mine - theirs
 
 
-def summary(curves: dict[str, list[tuple[float, float, float]]]) -> list[str]:
+def summary(curves: dict[str, list[Point]]) -> list[str]:
     """The acceptance lines: against JPEG at ≤ 0.3 bpp, the crossing with JPEG, the distance to WebP and AVIF."""
     lines = []
     for method in [m for m in curves if m in WIDTHS]:
         curve = curves[method]
         parts = []
-        for rate, psnr_value, _ in curve:
+        for rate, psnr_value, _, multi in curve:
             gaps = {codec: _gap(curve, curves[codec], rate) for codec in ("jpeg", "webp", "avif", "jpeg2000")
                     if codec in curves}
             text = ", ".join(f"{codec} {gap:+.2f}" if gap is not None else f"{codec} n/a"
                              for codec, gap in gaps.items())
-            parts.append(f"at {rate:.3f} bpp {psnr_value:.2f} dB (Δ {text})")
+            multi_text = "" if math.isnan(multi) else f", MS-SSIM {multi:.4f}"
+            parts.append(f"at {rate:.3f} bpp {psnr_value:.2f} dB{multi_text} (Δ {text})")
         jpeg = curves.get("jpeg")
-        low = [_gap(curve, jpeg, rate) for rate, _, _ in curve if rate <= LOW_RATE] if jpeg else []
+        low = [_gap(curve, jpeg, rate) for rate, *_ in curve if rate <= LOW_RATE] if jpeg else []
         low_text = ", ".join("n/a (JPEG cannot go this low)" if gap is None else f"{gap:+.2f} dB" for gap in low)
         grid = np.linspace(curve[0][0], curve[-1][0], 200)
         signs = [_gap(curve, curves.get("jpeg", []), rate) if "jpeg" in curves else None for rate in grid]
@@ -215,15 +239,16 @@ def summary(curves: dict[str, list[tuple[float, float, float]]]) -> list[str]:
     return lines
 
 
-def _plot(curves: dict[str, list[tuple[float, float, float]]], path: Path, title: str) -> None:
-    figure = new_figure(10, 4.2)
-    left, right = figure.subplots(1, 2)
+def _plot(curves: dict[str, list[Point]], path: Path, title: str) -> None:
+    figure = new_figure(14, 4.2)
+    left, middle, right = figure.subplots(1, 3)
     for codec, points in curves.items():
         bpp = [p[0] for p in points]
         style = "o-" if codec in WIDTHS else ".--"
         left.plot(bpp, [p[1] for p in points], style, label=codec)
-        right.plot(bpp, [p[2] for p in points], style, label=codec)
-    for axis, name in ((left, "PSNR (dB)"), (right, "SSIM")):
+        middle.plot(bpp, [p[2] for p in points], style, label=codec)
+        right.plot(bpp, [p[3] for p in points], style, label=codec)
+    for axis, name in ((left, "PSNR (dB)"), (middle, "SSIM"), (right, "MS-SSIM")):
         axis.set_xlabel("bits per pixel")
         axis.set_ylabel(name)
         axis.set_xlim(0, 1.6)
@@ -245,7 +270,9 @@ def _write(report: BenchReport, header: dict[str, Any], labels: list[str], out_d
     report.markdown += "\n\nMean curves (settings averaged over the images):\n\n" + "\n".join(lines)
     (out_dir / "results.md").write_text(report.markdown + "\n")
     data = json.loads((out_dir / "results.json").read_text())
-    data["curves"], data["summary"] = curves, lines
+    data["curves"] = {codec: [[None if math.isnan(v) else v for v in point] for point in points]
+                      for codec, points in curves.items()}
+    data["summary"] = lines
     (out_dir / "results.json").write_text(json.dumps(data, indent=1))
     _plot(curves, out_dir / "rd.png", title)
 
