@@ -76,12 +76,12 @@ class CodecOptions:
     """
 
     widths: tuple[int, ...] | None = None
-    bits: tuple[int, ...] = (6, 8)
-    granularity: Granularity = "column"
+    bits: tuple[int, ...] = (5, 6)
+    granularity: Granularity = "tensor"
     hidden_layers: int | None = None
-    steps: int = 300
-    batch_size: int | Literal["full"] = "full"
-    lr: float | None = None
+    steps: int = 1200
+    batch_size: int | Literal["full"] = 16384
+    lr: float | None = 2e-3
     lr_schedule: Literal["constant", "cosine"] = "constant"
     input_ratio: float = 1.0
     qat_steps: int = 100

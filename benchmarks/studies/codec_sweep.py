@@ -34,7 +34,10 @@ import numpy as np
 from sinetune.codec import CodecOptions, rate_distortion
 from sinetune.signals import load_image
 
-#: The configs, by name: CodecOptions fields over the old defaults (300 full-batch steps, lr 5e-4, 6/8 bits).
+#: CodecOptions' defaults before this sweep: 300 full-batch steps at the method's lr, 6 and 8 bits, a grid per column.
+OLD: dict[str, Any] = {"bits": (6, 8), "granularity": "column", "batch_size": "full", "steps": 300, "lr": None,
+                       "lr_schedule": "constant", "input_ratio": 1.0, "qat_steps": 100}
+#: The configs, by name: CodecOptions fields over :data:`OLD` (``default``: CodecOptions' defaults as they are now).
 CONFIGS: dict[str, dict[str, Any]] = {
     "base": {},
     "mb300": {"batch_size": 16384, "steps": 1200},
@@ -44,6 +47,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "mb300-lr1e-3-cos": {"batch_size": 16384, "steps": 1200, "lr": 1e-3, "lr_schedule": "cosine"},
     "mb750-lr1e-3-cos": {"batch_size": 16384, "steps": 3000, "lr": 1e-3, "lr_schedule": "cosine"},
     "mb750-lr2e-3-cos": {"batch_size": 16384, "steps": 3000, "lr": 2e-3, "lr_schedule": "cosine"},
+    "default": {},
 }
 
 
@@ -51,7 +55,7 @@ def options_of(name: str) -> CodecOptions:
     """A config name → its CodecOptions. ``NAME+key=value+...`` adds fields (numbers, ``tensor``/``column``,
     bits as ``bits=5/6/7``) to a named config, e.g. ``mb300-lr2e-3-cos+input_ratio=2``."""
     base, *extras = name.split("+")
-    fields = dict(CONFIGS[base])
+    fields = {} if base == "default" else {**OLD, **CONFIGS[base]}
     for extra in extras:
         key, _, value = extra.partition("=")
         if key == "bits":
@@ -60,7 +64,7 @@ def options_of(name: str) -> CodecOptions:
             fields[key] = value
         else:
             number = float(value)
-            fields[key] = int(number) if key in ("steps", "qat_steps", "batch_size") else number
+            fields[key] = int(number) if key in ("steps", "qat_steps", "batch_size", "hidden_layers", "seed") else number
     options = replace(CodecOptions(), **fields)
     options.validate()
     return options
