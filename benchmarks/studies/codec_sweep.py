@@ -40,6 +40,7 @@ OLD: dict[str, Any] = {"bits": (6, 8), "granularity": "column", "batch_size": "f
 #: The configs, by name: CodecOptions fields over :data:`OLD` (``default``: CodecOptions' defaults as they are now).
 CONFIGS: dict[str, dict[str, Any]] = {
     "base": {},
+    "old": {},  # the same as base: the old defaults, for the CONFIRM set
     "mb300": {"batch_size": 16384, "steps": 1200},
     "mb300-lr1e-3": {"batch_size": 16384, "steps": 1200, "lr": 1e-3},
     "mb300-lr2e-3": {"batch_size": 16384, "steps": 1200, "lr": 2e-3},
@@ -64,7 +65,8 @@ def options_of(name: str) -> CodecOptions:
             fields[key] = value
         else:
             number = float(value)
-            fields[key] = int(number) if key in ("steps", "qat_steps", "batch_size", "hidden_layers", "seed") else number
+            integer = key in ("steps", "qat_steps", "batch_size", "hidden_layers", "seed")
+            fields[key] = int(number) if integer else number
     options = replace(CodecOptions(), **fields)
     options.validate()
     return options

@@ -24,6 +24,7 @@ import io
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,11 +43,11 @@ from .kodak import _find_images
 from .report import BenchReport, as_json_row, fresh_dir, write_report
 
 #: Network widths of each method's sweep at 256² (TUNER: one hidden layer; SIREN: three); scaled by size / 256.
-WIDTHS = {"tuner": (32, 48, 72), "siren": (20, 28, 40)}
-#: Bit depths of every width.
-BITS = (6, 8)
+WIDTHS = {"tuner": (32, 48, 64, 80), "siren": (20, 28, 40)}
+#: Bit depths of every width: the codec's own (:class:`~sinetune.codec.CodecOptions`).
+BITS = CodecOptions().bits
 #: Quality settings of the classic codecs (JPEG 2000: the target PSNR in dB of OpenJPEG's rate control).
-QUALITIES = {"jpeg": (3, 5, 10, 20, 35, 50, 75, 90), "webp": (1, 5, 15, 30, 50, 75, 90),
+QUALITIES = {"jpeg": (1, 3, 5, 10, 20, 35, 50, 75, 90), "webp": (1, 5, 15, 30, 50, 75, 90),
              "jpeg2000": (20, 23, 26, 29, 32, 35, 38, 42), "avif": (0, 5, 15, 30, 45, 60, 80)}
 #: The rate at or below which the acceptance compares with JPEG (COIN's headline).
 LOW_RATE = 0.3
@@ -152,11 +153,11 @@ def run_compress(
     defaults = CodecOptions()
     steps = defaults.steps if steps is None else steps
     qat_steps = defaults.qat_steps if qat_steps is None else qat_steps
-    options = CodecOptions(bits=BITS, steps=steps, qat_steps=qat_steps, seed=seed)
+    options = replace(defaults, bits=BITS, steps=steps, qat_steps=qat_steps, seed=seed)
     widths = {m: tuple(max(4, round(w * size / 256)) for w in WIDTHS[m]) for m in methods}
     header = {"benchmark": "compress", "size": size, "steps": steps, "qat_steps": qat_steps, "seed": seed,
-              "bits": list(BITS), "batch_size": options.batch_size, "lr": options.lr,
-              "lr_schedule": options.lr_schedule, "input_ratio": options.input_ratio,
+              "bits": list(BITS), "granularity": options.granularity, "batch_size": options.batch_size,
+              "lr": options.lr, "lr_schedule": options.lr_schedule, "input_ratio": options.input_ratio,
               "widths": {m: list(widths[m]) for m in methods}, "qualities": QUALITIES,
               "device": str(torch_device), "torch": torch.__version__, "threads": torch.get_num_threads()}
     report, say = BenchReport(out_dir=out_dir), as_progress(progress)
@@ -261,8 +262,9 @@ def _plot(curves: dict[str, list[Point]], path: Path, title: str) -> None:
 
 
 def _write(report: BenchReport, header: dict[str, Any], labels: list[str], out_dir: Path) -> None:
-    title = (f"compress: {header['size']}² crops, fits of {header['steps']} steps + {header['qat_steps']} "
-             f"quantisation-aware, bits {header['bits']}, device {header['device']}, torch {header['torch']}, "
+    title = (f"compress: {header['size']}² crops, fits of {header['steps']} steps (batches of "
+             f"{header.get('batch_size')}, lr {header.get('lr')}) + {header['qat_steps']} quantisation-aware, bits "
+             f"{header['bits']} per {header.get('granularity')}, device {header['device']}, torch {header['torch']}, "
              f"{header['threads']} threads")
     write_report(report, header, labels, out_dir, "image", COLUMNS, title)
     curves = mean_curves(report.means)
