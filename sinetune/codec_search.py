@@ -43,6 +43,9 @@ from .training import TrainOptions, train
 CODEC_METHODS = ("tuner", "siren")
 #: Widths tried for a PSNR target, smallest first (a bisection picks among them).
 PSNR_LADDER = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+#: The fits' learning rate by method when :attr:`CodecOptions.lr` is ``None`` (BENCHMARKS.md, *Compression*:
+#: TUNER's 5e-4 default is slightly slow for networks of 30–80 units); a method not named keeps its default.
+CODEC_LR = {"tuner": 2e-3}
 #: The narrowest network a bpp target may choose.
 MIN_WIDTH = 4
 
@@ -62,7 +65,8 @@ class CodecOptions:
         hidden_layers: hidden sine layers; ``None`` = the method's default (TUNER 1, SIREN 3).
         steps: optimizer steps of each fit (``keep_best``).
         batch_size: samples per fit step, or ``"full"`` (every pixel every step).
-        lr: the fits' Adam learning rate; ``None``: the method's default.
+        lr: the fits' Adam learning rate; ``None``: :data:`CODEC_LR` for the method (TUNER 2e-3, chosen for
+            the codec's tiny networks), else the method's default (SIREN 1e-4).
         lr_schedule: ``"constant"`` or ``"cosine"`` (decayed to zero over the fit;
             :class:`~sinetune.training.TrainOptions`).
         input_ratio: TUNER's input frequencies per hidden unit (``n_0 = input_ratio · n_1``; frozen
@@ -81,7 +85,7 @@ class CodecOptions:
     hidden_layers: int | None = None
     steps: int = 1200
     batch_size: int | Literal["full"] = 16384
-    lr: float | None = 2e-3
+    lr: float | None = None
     lr_schedule: Literal["constant", "cosine"] = "constant"
     input_ratio: float = 1.0
     qat_steps: int = 100
@@ -233,7 +237,8 @@ class CandidateSearch:
             shape["input_width"] = held_input_width(self.signal.grid_shape, inputs, entry.options_type().period)
         if self.options.hidden_layers is not None:
             shape["hidden_layers"] = self.options.hidden_layers
-        train_options = TrainOptions(steps=self.options.steps, lr=self.options.lr, batch_size=self.options.batch_size,
+        lr = self.options.lr if self.options.lr is not None else CODEC_LR.get(self.method)
+        train_options = TrainOptions(steps=self.options.steps, lr=lr, batch_size=self.options.batch_size,
                                      lr_schedule=self.options.lr_schedule, keep_best=True, checkpoint_seconds=None)
         return RunConfig(signal=SignalConfig(path=self.signal.source or self.signal.name), method=self.method,
                          options=replace(entry.options_type(), **shape), train=train_options,
@@ -356,5 +361,5 @@ def search_psnr(search: CandidateSearch, target: float) -> Candidate:
     return search.finetuned(best, lambda c: c.psnr >= target)
 
 
-__all__ = ["CODEC_METHODS", "MIN_WIDTH", "PSNR_LADDER", "Candidate", "CandidateSearch", "CodecOptions", "decode_image",
-           "encode_fitted", "render_decoded", "search_bpp", "search_psnr", "widths_for_budget"]
+__all__ = ["CODEC_LR", "CODEC_METHODS", "MIN_WIDTH", "PSNR_LADDER", "Candidate", "CandidateSearch", "CodecOptions",
+           "decode_image", "encode_fitted", "render_decoded", "search_bpp", "search_psnr", "widths_for_budget"]

@@ -90,6 +90,13 @@ def test_the_fits_follow_the_options(generator):
     assert search.parameters(8) - narrow == 8 * 8 + 8  # 8 more columns of 8 weights and 8 more phases
     siren = CandidateSearch(signal, "siren", options, "cpu", as_progress(False)).config(8)
     assert siren.options.input_width == siren.options.hidden_width == 8  # SIREN ignores input_ratio
+    # by default TUNER's fits take the codec's learning rate, SIREN's keep the method's own
+    from sinetune.codec_search import CODEC_LR
+    from sinetune.methods import get_method
+
+    tuner = CandidateSearch(signal, "tuner", CodecOptions(), "cpu", as_progress(False)).config(8)
+    assert tuner.train.lr == CODEC_LR["tuner"] != get_method("tuner").default_lr
+    assert CandidateSearch(signal, "siren", CodecOptions(), "cpu", as_progress(False)).config(8).train.lr is None
 
 
 def test_never_overwrites(tmp_path, rgb_image):

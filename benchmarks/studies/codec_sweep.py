@@ -34,8 +34,8 @@ import numpy as np
 from sinetune.codec import CodecOptions, rate_distortion
 from sinetune.signals import load_image
 
-#: CodecOptions' defaults before this sweep: 300 full-batch steps at the method's lr, 6 and 8 bits, a grid per column.
-OLD: dict[str, Any] = {"bits": (6, 8), "granularity": "column", "batch_size": "full", "steps": 300, "lr": None,
+#: CodecOptions' defaults before this sweep: 300 full-batch steps at TUNER's lr (5e-4), 6 and 8 bits, a grid per column.
+OLD: dict[str, Any] = {"bits": (6, 8), "granularity": "column", "batch_size": "full", "steps": 300, "lr": 5e-4,
                        "lr_schedule": "constant", "input_ratio": 1.0, "qat_steps": 100}
 #: The configs, by name: CodecOptions fields over :data:`OLD` (``default``: CodecOptions' defaults as they are now).
 CONFIGS: dict[str, dict[str, Any]] = {
