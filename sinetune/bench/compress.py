@@ -7,8 +7,9 @@ SIREN, one :func:`sinetune.codec.rate_distortion` sweep each (the codec's own pi
 steps, quantise at every bit depth of :data:`BITS`, fine-tune ``qat_steps``, entropy-code, decode,
 measure) over the widths of :data:`WIDTHS` scaled by ``size / 256`` (the weights per pixel, hence
 the rates, stay put across sizes) — the same pipeline for both, widths chosen so their rates span
-about 0.1–1 bpp. The fits, fine-tunes and TUNER's shape are :class:`~sinetune.codec.CodecOptions`'
-defaults (``steps``/``qat_steps`` override them). The classic codecs run quality sweeps (:data:`QUALITIES`):
+the low rates of the acceptance (TUNER about 0.13–0.65 bpp at 5–6 bits). The fits, fine-tunes
+and TUNER's shape are :class:`~sinetune.codec.CodecOptions`' defaults (``steps``/``qat_steps``
+override them). The classic codecs run quality sweeps (:data:`QUALITIES`):
 JPEG and WebP by Pillow, JPEG 2000 and AVIF by imagecodecs. Every point: bpp (file bytes · 8 / pixels),
 PSNR, SSIM and MS-SSIM (:mod:`sinetune.metrics`; MS-SSIM is NaN under 161 pixels a side) of the decoded
 8-bit image, encode and decode seconds.
