@@ -236,9 +236,22 @@ def summary(curves: dict[str, list[Point]]) -> list[str]:
         signs = [_gap(curve, curves.get("jpeg", []), rate) if "jpeg" in curves else None for rate in grid]
         crossing = next((f"{grid[i]:.3f}" for i in range(1, len(grid)) if signs[i - 1] is not None
                          and signs[i] is not None and (signs[i - 1] > 0) != (signs[i] > 0)), "none in range")
-        lines.append(f"- **{method}**: vs JPEG at ≤ {LOW_RATE} bpp: {low_text or 'no point'}; crosses JPEG at "
-                     f"{crossing} bpp; " + "; ".join(parts))
+        lines.append(f"- **{method}**: vs JPEG at ≤ {LOW_RATE} bpp: {low_text or 'no point'}"
+                     f"{_low_overlap(curve, jpeg)}; crosses JPEG at {crossing} bpp; " + "; ".join(parts))
     return lines
+
+
+def _low_overlap(curve: list[Point], jpeg: list[Point] | None) -> str:
+    """``"; over A–B bpp (both curves, ≤ 0.3): X to Y dB"``: the PSNR gap to JPEG on the rates both curves
+    cover up to :data:`LOW_RATE` (empty when they share none) — the acceptance's question when neither
+    curve has a point where the other does."""
+    if not jpeg:
+        return ""
+    low, high = max(curve[0][0], jpeg[0][0]), min(LOW_RATE, curve[-1][0], jpeg[-1][0])
+    if low > high:
+        return ""
+    gaps = [_gap(curve, jpeg, rate) for rate in np.linspace(low, high, 50)]
+    return f"; over {low:.3f}–{high:.3f} bpp (both curves, ≤ {LOW_RATE}): {min(gaps):+.2f} to {max(gaps):+.2f} dB"
 
 
 def _plot(curves: dict[str, list[Point]], path: Path, title: str) -> None:
