@@ -69,6 +69,9 @@ def test_the_sweep_writes_its_table_and_plot(tmp_path, monkeypatch):
     assert {row["image"] for row in results["rows"]} == {"kodim01", "div2k-00"}
     assert {row["codec"] for row in results["rows"]} == {"jpeg", "webp", "jpeg2000", "avif", "tuner", "siren"}
     assert set(results["curves"]) == {"jpeg", "webp", "jpeg2000", "avif", "tuner", "siren"}
+    assert results["lr"] == {"tuner": 2e-3, "siren": None}  # the learning rates the fits used (None: SIREN's own)
+    assert all("ms_ssim" in row for row in results["rows"])  # None here: 32² is under MS-SSIM's 161 pixels
+    assert {row["ms_ssim"] for row in results["rows"]} == {None}
     assert (tmp_path / "out" / "rd.png").stat().st_size > 1000
     assert "crosses JPEG" in report.markdown and results["written_by"]["git_commit"]
     with pytest.raises(SinetuneError, match="already exists"):

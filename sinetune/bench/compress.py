@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from ..codec import CodecOptions, decode_image, rate_distortion
+from ..codec_search import CODEC_LR
 from ..errors import SinetuneError
 from ..metrics import ms_ssim, psnr, ssim
 from ..progress import Progress, as_progress
@@ -158,7 +159,8 @@ def run_compress(
     widths = {m: tuple(max(4, round(w * size / 256)) for w in WIDTHS[m]) for m in methods}
     header = {"benchmark": "compress", "size": size, "steps": steps, "qat_steps": qat_steps, "seed": seed,
               "bits": list(BITS), "granularity": options.granularity, "batch_size": options.batch_size,
-              "lr": options.lr, "lr_schedule": options.lr_schedule, "input_ratio": options.input_ratio,
+              "lr": {m: options.lr if options.lr is not None else CODEC_LR.get(m) for m in methods},
+              "lr_schedule": options.lr_schedule, "input_ratio": options.input_ratio,
               "widths": {m: list(widths[m]) for m in methods}, "qualities": QUALITIES,
               "device": str(torch_device), "torch": torch.__version__, "threads": torch.get_num_threads()}
     report, say = BenchReport(out_dir=out_dir), as_progress(progress)
