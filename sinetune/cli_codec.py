@@ -29,7 +29,8 @@ def add_codec_commands(commands: argparse._SubParsersAction) -> None:
     compress.add_argument("--size", type=int, metavar="N", help="resize the image so its longer side is N pixels "
                                                                 "first (default: its own size)")
     compress.add_argument("--steps", type=int, metavar="N", default=defaults.steps,
-                          help=f"optimizer steps per fitted network (default {defaults.steps})")
+                          help=f"optimizer steps per fitted network (default {defaults.steps}, batches of "
+                               f"{defaults.batch_size} pixels)")
     compress.add_argument("--qat-steps", type=int, metavar="N", default=defaults.qat_steps,
                           help=f"steps of the quantisation-aware fine-tune of the chosen network (default "
                                f"{defaults.qat_steps}; 0: none)")

@@ -15,7 +15,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -43,6 +43,9 @@ from .training import TrainOptions, train
 CODEC_METHODS = ("tuner", "siren")
 #: Widths tried for a PSNR target, smallest first (a bisection picks among them).
 PSNR_LADDER = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+#: The fits' learning rate by method when :attr:`CodecOptions.lr` is ``None`` (BENCHMARKS.md, *Compression*:
+#: TUNER's 5e-4 default is slightly slow for networks of 30–80 units); a method not named keeps its default.
+CODEC_LR = {"tuner": 2e-3}
 #: The narrowest network a bpp target may choose.
 MIN_WIDTH = 4
 
@@ -52,27 +55,41 @@ class CodecOptions:
     """How :func:`compress` searches.
 
     Attributes:
-        widths: network widths to try (``input_width = hidden_width``, TUNER's input width at most the
-            frequencies its band-limit holds on the image's grid); ``None``: for a bpp target,
+        widths: hidden widths to try (SIREN: ``input_width = hidden_width``; TUNER: ``input_ratio`` times as
+            many input frequencies, at most those its band-limit holds on the image's grid); ``None``: for a bpp target,
             the widest that the budget allows at each bit depth (estimated, then corrected by the
             measured size); for a PSNR target, a bisection over :data:`PSNR_LADDER`.
         bits: bit depths to try for every width.
         granularity: ``"column"`` (one grid per input feature of a weight) or ``"tensor"``
             (:mod:`sinetune.quantize`).
         hidden_layers: hidden sine layers; ``None`` = the method's default (TUNER 1, SIREN 3).
-        steps: optimizer steps of each fit (full batch, the method's default learning rate,
-            ``keep_best``).
-        qat_steps: steps of the quantisation-aware fine-tune of the chosen network (0: none).
+        steps: optimizer steps of each fit (``keep_best``).
+        batch_size: samples per fit step, or ``"full"`` (every pixel every step).
+        lr: the fits' Adam learning rate; ``None``: :data:`CODEC_LR` for the method (TUNER 2e-3, chosen for
+            the codec's tiny networks), else the method's default (SIREN 1e-4).
+        lr_schedule: ``"constant"`` or ``"cosine"`` (decayed to zero over the fit;
+            :class:`~sinetune.training.TrainOptions`).
+        input_ratio: TUNER's input frequencies per hidden unit (``n_0 = input_ratio · n_1``; frozen
+            integers, the file stores them in about a byte each, but every one adds a column of ``n_1``
+            weights to the hidden matrix). Ignored by SIREN.
+        qat_steps: steps of the quantisation-aware fine-tune of the chosen network (0: none; full batch,
+            cosine-decayed).
+        qat_lr: its learning rate; ``None``: the fit's.
         coder: ``"ans"`` (constriction) or ``"zlib"`` (the baseline).
         seed: seeds every fit.
     """
 
     widths: tuple[int, ...] | None = None
-    bits: tuple[int, ...] = (6, 8)
-    granularity: Granularity = "column"
+    bits: tuple[int, ...] = (5, 6)
+    granularity: Granularity = "tensor"
     hidden_layers: int | None = None
-    steps: int = 300
+    steps: int = 1200
+    batch_size: int | Literal["full"] = 16384
+    lr: float | None = None
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    input_ratio: float = 1.0
     qat_steps: int = 100
+    qat_lr: float | None = None
     coder: Coder = "ans"
     seed: int = 0
 
@@ -83,7 +100,17 @@ class CodecOptions:
             raise SinetuneError("bits needs at least one bit depth")
         for bits in self.bits:
             check_bits(bits)
-        QuantizeOptions(self.bits[0], self.granularity, self.qat_steps).validate()
+        QuantizeOptions(self.bits[0], self.granularity, self.qat_steps, self.qat_lr).validate()
+        if self.batch_size != "full" and (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int)
+                                          or self.batch_size < 1):
+            raise SinetuneError(f"batch_size must be a positive integer or 'full', got {self.batch_size!r}")
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise SinetuneError(f"lr must be a positive number, got {self.lr!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise SinetuneError(f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
+        if not (isinstance(self.input_ratio, (int, float)) and math.isfinite(self.input_ratio)
+                and 0 < self.input_ratio <= 64):
+            raise SinetuneError(f"input_ratio must be a number in (0, 64], got {self.input_ratio!r}")
         if self.hidden_layers is not None and self.hidden_layers < 1:
             raise SinetuneError(f"hidden_layers must be positive, got {self.hidden_layers}")
         if self.steps < 1:
@@ -206,11 +233,13 @@ class CandidateSearch:
         if self.method == "tuner":  # a small image holds few distinct frequencies below TUNER's band-limit
             from .capacity import held_input_width
 
-            shape["input_width"] = held_input_width(self.signal.grid_shape, width, entry.options_type().period)
+            inputs = max(1, round(width * self.options.input_ratio))
+            shape["input_width"] = held_input_width(self.signal.grid_shape, inputs, entry.options_type().period)
         if self.options.hidden_layers is not None:
             shape["hidden_layers"] = self.options.hidden_layers
-        train_options = TrainOptions(steps=self.options.steps, batch_size="full", keep_best=True,
-                                     checkpoint_seconds=None)
+        lr = self.options.lr if self.options.lr is not None else CODEC_LR.get(self.method)
+        train_options = TrainOptions(steps=self.options.steps, lr=lr, batch_size=self.options.batch_size,
+                                     lr_schedule=self.options.lr_schedule, keep_best=True, checkpoint_seconds=None)
         return RunConfig(signal=SignalConfig(path=self.signal.source or self.signal.name), method=self.method,
                          options=replace(entry.options_type(), **shape), train=train_options,
                          seed=self.options.seed, holdout=0.0, device=self.device)
@@ -243,7 +272,8 @@ class CandidateSearch:
     def candidate(self, width: int, bits: int, finetune: bool = False) -> Candidate:
         plain, lr, fit_seconds = self.fitted(width)
         found = _encode_plain(copy.deepcopy(plain), self.signal, bits, self.method, self.options.granularity,
-                              self.options.coder, self.options.qat_steps if finetune else 0, lr, self.device,
+                              self.options.coder, self.options.qat_steps if finetune else 0,
+                              self.options.qat_lr or lr, self.device,
                               time.perf_counter())  # a copy: the cached fit stays as trained
         found.width, found.encode_seconds = width, found.encode_seconds + fit_seconds
         self.candidates.append(found)
@@ -331,5 +361,5 @@ def search_psnr(search: CandidateSearch, target: float) -> Candidate:
     return search.finetuned(best, lambda c: c.psnr >= target)
 
 
-__all__ = ["CODEC_METHODS", "MIN_WIDTH", "PSNR_LADDER", "Candidate", "CandidateSearch", "CodecOptions", "decode_image",
-           "encode_fitted", "render_decoded", "search_bpp", "search_psnr", "widths_for_budget"]
+__all__ = ["CODEC_LR", "CODEC_METHODS", "MIN_WIDTH", "PSNR_LADDER", "Candidate", "CandidateSearch", "CodecOptions",
+           "decode_image", "encode_fitted", "render_decoded", "search_bpp", "search_psnr", "widths_for_budget"]

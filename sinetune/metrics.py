@@ -9,6 +9,11 @@
   ``uint8(float32(x) · 255)`` (prediction clipped to [0, 1] first), then scikit-image's default
   window — 7×7 uniform, sample covariance — with ``data_range=1`` as that code passes it
   (:data:`PAPER_SSIM_DATA_RANGE`; scikit-image's own default for uint8 would be 255).
+* **MS-SSIM** (:func:`ms_ssim`): Wang et al.'s multi-scale SSIM as ``pytorch_msssim.ms_ssim``
+  computes it (5 scales, weights 0.0448 … 0.1333, 11×11 Gaussian window σ = 1.5), prediction
+  clipped to [0, 1], ``data_range=1``, mean over channels. Four 2× downsamplings of an 11-pixel
+  window need more than 160 pixels on the shorter side (:data:`MS_SSIM_MIN_SIDE`); a smaller image
+  is NaN (``null``), as SSIM is for a too-thin one. Needs the ``bench`` extra (``pytorch-msssim``).
 * **Gradient PSNR** (``variant="sinetune"``, default): both gradients of the BT.709 gray image in
   the same unit, *gray levels per pixel*. Target: Sobel (``skimage.filters.sobel`` along each axis,
   reflect borders) divided by 2, the Sobel gain for a unit ramp. Prediction: the analytic gradient
@@ -118,6 +123,36 @@ def ssim(prediction: np.ndarray, target: np.ndarray, variant: Literal["sinetune"
         return float(structural_similarity(to_uint8(target), to_uint8(prediction), data_range=PAPER_SSIM_DATA_RANGE,
                                            channel_axis=-1))
     raise ValueError(f"unknown SSIM variant {variant!r}")
+
+
+#: The shortest side :func:`ms_ssim` measures: 5 scales are 4 halvings of an 11-pixel window, (11 − 1)·2⁴ + 1.
+MS_SSIM_MIN_SIDE = 161
+
+
+def ms_ssim(prediction: np.ndarray, target: np.ndarray) -> float:
+    """MS-SSIM of ``(H, W, C)`` images in [0, 1] (module docstring): 1 for identical images, lower for
+    worse; NaN when the shorter side is under :data:`MS_SSIM_MIN_SIDE` pixels.
+
+    Raises:
+        SinetuneError: ``pytorch-msssim`` is not installed (``pip install 'sinetune[bench]'``).
+    """
+    if prediction.shape != target.shape or target.ndim != 3:
+        raise ValueError(f"ms_ssim compares two (H, W, C) images of one shape, got {prediction.shape} and "
+                         f"{target.shape}")
+    if min(target.shape[:2]) < MS_SSIM_MIN_SIDE:
+        return float("nan")
+    try:
+        from pytorch_msssim import ms_ssim as multi_scale
+    except ImportError:
+        from .errors import SinetuneError
+
+        raise SinetuneError("MS-SSIM needs pytorch-msssim: pip install 'sinetune[bench]'") from None
+
+    def batch(values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64)).permute(2, 0, 1)[None]
+
+    with torch.no_grad():
+        return float(multi_scale(batch(np.clip(prediction, 0, 1)), batch(target), data_range=1.0))
 
 
 def gray(values: np.ndarray, weights: tuple[float, float, float] = BT709) -> np.ndarray:

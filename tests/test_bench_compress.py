@@ -32,12 +32,26 @@ def test_curves_keep_the_envelope_and_find_the_crossing():
              "tuner w9 b8 qat": {"bpp": 0.3, "psnr": 23.0, "ssim": 0.6},  # below the envelope: left out
              "tuner w16 b6 qat": {"bpp": 1.0, "psnr": 26.0, "ssim": 0.8}}
     curves = bench.mean_curves(means)
-    assert curves["tuner"] == [(0.2, 24.0, 0.6), (1.0, 26.0, 0.8)]
+    assert [point[:3] for point in curves["tuner"]] == [(0.2, 24.0, 0.6), (1.0, 26.0, 0.8)]
     (line,) = bench.summary(curves)
     # tuner − jpeg goes from +4 dB at 0.2 bpp to −4 dB at 1 bpp: they cross half-way
     crossing = float(line.split("crosses JPEG at ")[1].split(" bpp")[0])
     assert crossing == pytest.approx(0.6, abs=0.01)
     assert "+4.00 dB" in line
+    assert "over 0.200–0.300 bpp (both curves, ≤ 0.3): +3.00 to +4.00 dB" in line
+
+
+def test_the_low_rate_gap_uses_the_rates_both_curves_cover():
+    # no sinetune point lies inside JPEG's range below 0.3 bpp, but the curves overlap on 0.25–0.3
+    curves = {"jpeg": [(0.25, 20.0, 0.5, 0.7), (0.45, 25.0, 0.7, 0.9)],
+              "tuner": [(0.12, 20.0, 0.5, 0.7), (0.35, 24.0, 0.6, 0.85)]}
+    (line,) = bench.summary(curves)
+    assert "n/a (JPEG cannot go this low)" in line
+    # at 0.25: tuner 20 + 4·0.13/0.23 = 22.26 vs 20 → +2.26; at 0.3: 23.13 vs 21.25 → +1.88
+    gaps = line.split("(both curves, ≤ 0.3): ")[1].split(" dB")[0]
+    low, high = (float(value) for value in gaps.split(" to "))
+    assert low == pytest.approx(1.88, abs=0.01) and high == pytest.approx(2.26, abs=0.01)
+    assert "both curves" not in bench.summary({"jpeg": curves["jpeg"], "tuner": [(0.1, 1, 1, 1), (0.2, 2, 2, 2)]})[0]
 
 
 def test_the_sweep_writes_its_table_and_plot(tmp_path, monkeypatch):
@@ -55,6 +69,9 @@ def test_the_sweep_writes_its_table_and_plot(tmp_path, monkeypatch):
     assert {row["image"] for row in results["rows"]} == {"kodim01", "div2k-00"}
     assert {row["codec"] for row in results["rows"]} == {"jpeg", "webp", "jpeg2000", "avif", "tuner", "siren"}
     assert set(results["curves"]) == {"jpeg", "webp", "jpeg2000", "avif", "tuner", "siren"}
+    assert results["lr"] == {"tuner": 2e-3, "siren": None}  # the learning rates the fits used (None: SIREN's own)
+    assert all("ms_ssim" in row for row in results["rows"])  # None here: 32² is under MS-SSIM's 161 pixels
+    assert {row["ms_ssim"] for row in results["rows"]} == {None}
     assert (tmp_path / "out" / "rd.png").stat().st_size > 1000
     assert "crosses JPEG" in report.markdown and results["written_by"]["git_commit"]
     with pytest.raises(SinetuneError, match="already exists"):

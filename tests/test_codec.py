@@ -62,10 +62,41 @@ def test_rate_distortion_points(rgb_image, method):
     ({"bpp": 1.0, "method": "ffn"}, "tuner or siren"),
     ({"bpp": 1.0, "options": CodecOptions(bits=(1,))}, "bits must be"),
     ({"bpp": 0.01, "options": CodecOptions(widths=(8,), steps=5, qat_steps=0)}, "no tuner network fits"),
+    ({"bpp": 1.0, "options": CodecOptions(batch_size=0)}, "batch_size must be"),
+    ({"bpp": 1.0, "options": CodecOptions(lr=-1e-3)}, "lr must be"),
+    ({"bpp": 1.0, "options": CodecOptions(lr_schedule="step")}, "lr_schedule must be"),
+    ({"bpp": 1.0, "options": CodecOptions(input_ratio=0.0)}, "input_ratio must be"),
+    ({"bpp": 1.0, "options": CodecOptions(qat_lr=0.0)}, "qat_lr must be"),
 ])
 def test_bad_requests_are_one_line_errors(rgb_image, kwargs, message):
     with pytest.raises(SinetuneError, match=message):
         compress(rgb_image, **kwargs)
+
+
+def test_the_fits_follow_the_options(generator):
+    from sinetune.codec_search import CandidateSearch
+    from sinetune.progress import as_progress
+    from sinetune.signals import Signal
+
+    signal = Signal(np.random.default_rng(0).random((64, 64, 3)).astype(np.float32), name="noise")
+    options = CodecOptions(steps=7, batch_size=512, lr=3e-3, lr_schedule="cosine", input_ratio=2.0)
+    search = CandidateSearch(signal, "tuner", options, "cpu", as_progress(False))
+    config = search.config(8)
+    assert (config.options.input_width, config.options.hidden_width) == (16, 8)
+    assert (config.train.steps, config.train.batch_size, config.train.lr, config.train.lr_schedule) == (
+        7, 512, 3e-3, "cosine")
+    # the input frequencies cost a column of the hidden matrix each: twice the inputs, about twice the weights
+    narrow = CandidateSearch(signal, "tuner", CodecOptions(), "cpu", as_progress(False)).parameters(8)
+    assert search.parameters(8) - narrow == 8 * 8 + 8  # 8 more columns of 8 weights and 8 more phases
+    siren = CandidateSearch(signal, "siren", options, "cpu", as_progress(False)).config(8)
+    assert siren.options.input_width == siren.options.hidden_width == 8  # SIREN ignores input_ratio
+    # by default TUNER's fits take the codec's learning rate, SIREN's keep the method's own
+    from sinetune.codec_search import CODEC_LR
+    from sinetune.methods import get_method
+
+    tuner = CandidateSearch(signal, "tuner", CodecOptions(), "cpu", as_progress(False)).config(8)
+    assert tuner.train.lr == CODEC_LR["tuner"] != get_method("tuner").default_lr
+    assert CandidateSearch(signal, "siren", CodecOptions(), "cpu", as_progress(False)).config(8).train.lr is None
 
 
 def test_never_overwrites(tmp_path, rgb_image):

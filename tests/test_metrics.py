@@ -8,15 +8,18 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import smooth_rgb
 from torch import nn
 
 from sinetune.metrics import (
     BT601,
     BT709,
+    MS_SSIM_MIN_SIDE,
     field_gradient,
     gradient_psnr,
     gradient_psnr_of_magnitude,
     gray,
+    ms_ssim,
     psnr,
     sobel_gradient,
     ssim,
@@ -304,3 +307,28 @@ def test_ssim_is_nan_where_its_window_does_not_fit():
     image = np.full((8, 8, 3), 0.5)  # fits the 7×7 uniform window, not the 11×11 Gaussian one
     assert math.isnan(ssim(image, image)) and ssim(image, image, variant="paper") == pytest.approx(1.0)
     assert ssim(np.full((11, 11, 1), 0.5), np.full((11, 11, 1), 0.5)) == pytest.approx(1.0)
+
+
+def test_ms_ssim_is_one_for_identical_images_and_falls_with_noise():
+    pytest.importorskip("pytorch_msssim")
+    target = smooth_rgb(176, 170).astype(np.float64) / 255  # both sides ≥ MS_SSIM_MIN_SIDE
+    noise = np.random.default_rng(0).normal(size=target.shape)
+    assert ms_ssim(target, target) == pytest.approx(1.0, abs=1e-9)
+    scores = [ms_ssim(np.clip(target + sigma * noise, 0, 1), target) for sigma in (0.02, 0.1, 0.3)]
+    assert 1 > scores[0] > scores[1] > scores[2] > 0
+    # the prediction is clipped to [0, 1] before it is measured
+    assert ms_ssim(target + 2.0 * (target > 0.99), target) == pytest.approx(1.0, abs=1e-9)
+    # not SSIM under another name: a blur costs MS-SSIM less than single-scale SSIM at the finest scale
+    blurred = np.stack([np.convolve(row, np.ones(5) / 5, mode="same") for row in target.transpose(0, 2, 1)
+                        .reshape(-1, target.shape[1])]).reshape(176, 3, 170).transpose(0, 2, 1)
+    assert ms_ssim(blurred, target) != pytest.approx(ssim(blurred, target), abs=1e-3)
+
+
+def test_ms_ssim_is_nan_below_its_smallest_side():
+    pytest.importorskip("pytorch_msssim")
+    small = smooth_rgb(MS_SSIM_MIN_SIDE - 1, 200).astype(np.float64) / 255
+    assert math.isnan(ms_ssim(small, small))
+    assert ms_ssim(smooth_rgb(MS_SSIM_MIN_SIDE, MS_SSIM_MIN_SIDE) / 255.0,
+                   smooth_rgb(MS_SSIM_MIN_SIDE, MS_SSIM_MIN_SIDE) / 255.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="one shape"):
+        ms_ssim(small, small[:, :100])

@@ -30,8 +30,23 @@ def run_study(name: str, *args, timeout: int = 240) -> str:
 def test_every_study_is_covered():
     assert sorted(p.name for p in STUDIES.glob("*.py")) == sorted(
         ["allocator_api.py", "audio_variants.py", "band_rule.py", "bf16_matmul.py", "cluster_throughput.py",
-         "denoise_noise_band.py", "fit_many.py", "fused_sine.py", "memory_1024.py", "minibatch_default.py",
-         "rule_search.py", "select_validation.py", "step_budget.py", "inverse_settings.py"])
+         "codec_sweep.py", "denoise_noise_band.py", "fit_many.py", "fused_sine.py", "memory_1024.py",
+         "minibatch_default.py", "rule_search.py", "select_validation.py", "step_budget.py", "inverse_settings.py"])
+
+
+def test_codec_sweep_study(tmp_path):
+    image = write_png(tmp_path / "a.png", smooth_rgb(32, 32))
+    out = run_study("codec_sweep.py", "--images", image, "--configs", "old+steps=3+qat_steps=2,default+steps=3",
+                    "--widths", "32,64", "--size", 32, "--rates", "1,100", "--out", tmp_path / "out")
+    rows = [json.loads(line) for line in (tmp_path / "out" / "rows.jsonl").read_text().splitlines()]
+    # per config: widths 4 and 8 (32 and 64 scaled to 32²) × its bits × (post-training, fine-tuned)
+    old = [(r["width"], r["bits"]) for r in rows if r["config"].startswith("old")]
+    assert old[:4] == [(4, 6), (4, 6), (4, 8), (4, 8)]
+    assert {r["bits"] for r in rows if r["config"].startswith("default")} == {5, 6}
+    assert "| old+steps=3+qat_steps=2 | 1 |" in out and "n/a" in out  # 100 bpp is outside every curve
+    again = run_study("codec_sweep.py", "--images", image, "--configs", "old+steps=3+qat_steps=2", "--size", 32,
+                      "--out", tmp_path / "out")  # already measured: nothing is refitted
+    assert len((tmp_path / "out" / "rows.jsonl").read_text().splitlines()) == len(rows) and again
 
 
 def test_minibatch_default_study(tmp_path):
