@@ -226,6 +226,10 @@ def estimate_fit_memory(prepared: PreparedFit) -> MemoryEstimate:
     full = batch >= training
     per_sample, cache = _per_sample(prepared, cached=train.cache_encoding and full)
     minibatch = per_sample if not (train.cache_encoding and full) else _per_sample(prepared, cached=False)[0]
+    from .tasks import observed_positions  # (tasks → signals → resources at import)
+
+    positions = observed_positions(prepared.task)  # superres's area observation: k^d evaluations per sample
+    per_sample, minibatch = per_sample * positions, minibatch * positions
     parameters = sum(p.numel() * p.element_size() for p in prepared.built.field.parameters())
     # values: the signal, flat, train and held-out subsets (×3); coords: full and train (×2); masks
     data = count * (signal.channels * 4 * 3 + signal.dim * 4 * 2 + 16) + parameters * 6

@@ -300,14 +300,24 @@ def prepare_task(options: TaskOptions, signal: Signal) -> TaskInput:
     return TaskInput(options, low, cropped)
 
 
+def _area_observed(task: TaskInput | None) -> bool:
+    return task is not None and task.options.task == "superres" and task.options.observation == "area"
+
+
 def observed_field(task: TaskInput | None, field: torch.nn.Module) -> torch.nn.Module:
     """What the training loop fits: ``field`` itself, or for superres with ``observation: area`` the
     field seen through the area filter (:class:`~sinetune.observation.AreaObserved`)."""
-    if task is None or task.options.task != "superres" or task.options.observation != "area":
+    if not _area_observed(task):
         return field
     from .observation import AreaObserved
 
     return AreaObserved(field, task.signal.grid_shape, task.options.factor)
+
+
+def observed_positions(task: TaskInput | None) -> int:
+    """Field evaluations per training sample: ``factor^d`` under superres's area observation, else 1
+    (what :func:`sinetune.resources.estimate_fit_memory` scales a step's activations by)."""
+    return task.options.factor ** task.signal.dim if _area_observed(task) else 1
 
 
 def render_task(field: torch.nn.Module, task: TaskInput, prediction: np.ndarray,
@@ -380,4 +390,4 @@ def write_task_files(run_dir: Path, task: TaskInput, answer: np.ndarray) -> dict
 
 
 __all__ = ["MASK_PATTERNS", "OBSERVATIONS", "TASKS", "TaskInput", "TaskOptions", "describe_task", "method_options",
-           "observed_field", "prepare_task", "render_task", "score_task", "write_task_files"]
+           "observed_field", "observed_positions", "prepare_task", "render_task", "score_task", "write_task_files"]
