@@ -189,7 +189,7 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
             raise SinetuneError("the hold-out and the missing samples leave nothing to fit; lower --holdout")
     select_seconds = None
     if selection.pending(options):  # TUNER's capacity chosen on a validation split of the training samples
-        coords, values, _ = training_samples(fitted_signal, mask, mask)
+        coords, values, _ = training_samples(fitted_signal, mask, np.zeros_like(mask))  # no held-out pairs
         options, select_seconds = selection.select(
             options, fitted_signal.grid_shape, fitted_signal.values, coords, values, config.train, lr, config.seed,
             device, AUDIO_DATA_RANGE if fitted_signal.kind == "audio" else 1.0)

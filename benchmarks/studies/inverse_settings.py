@@ -22,6 +22,7 @@ Usage (choose on DIV2K crops, confirm on Kodak)::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from sinetune.bench.inverse import tuner_input_width
 from sinetune.config import config_from_dict
 from sinetune.runs import run
 from sinetune.signals import load_image
-from sinetune.tasks import prepare_task, score_task
+from sinetune.tasks import TaskOptions, prepare_task, score_task
 
 #: Named settings: ``(method, options[, training options])``; ``width`` is filled in (the bench's protocol:
 #: one hidden layer).
@@ -69,19 +70,26 @@ def fit_row(path: Path, size: int, task: dict, setting: str, width: int, steps: 
     started = time.perf_counter()
     result = run(config, signal=signal)
     seconds = time.perf_counter() - started
-    prepared = prepare_task(config.task, signal)
     row = {"image": path.stem, "size": size, "task": task["task"], "setting": setting, "width": width, "steps": steps,
            "clean_psnr": result.metrics["clean_psnr"], "clean_ssim": result.metrics.get("clean_ssim"),
            "steps_run": result.metrics["steps"], "seconds": seconds}
     if task["task"] == "superres":
         row.update(factor=factor, observation=task["observation"])
+        prepared = prepare_task(config.task, signal)
         row.update({name: score_task(prepared, upsample(prepared.signal.values, factor, name))["clean_psnr"]
                     for name in UPSAMPLERS})
     else:
         row.update(noise=task["noise"], stop_factor=task["stop_factor"])
-        row.update({name: score_task(prepared, run_baseline(name, prepared))["clean_psnr"]
-                    for name in DENOISERS if name != "bm3d" or bm3d_available()})
+        row.update(denoiser_scores(path, size, task["noise"]))
     return row
+
+
+@functools.lru_cache(maxsize=None)
+def denoiser_scores(path: Path, size: int, noise: float) -> dict[str, float]:
+    """The denoising baselines' clean PSNR on one noisy input (the same for every setting and stop factor)."""
+    prepared = prepare_task(TaskOptions(task="denoise", noise=noise), load_image(path, size))
+    return {name: score_task(prepared, run_baseline(name, prepared))["clean_psnr"]
+            for name in DENOISERS if name != "bm3d" or bm3d_available()}
 
 
 def variant(row: dict) -> str:
