@@ -179,7 +179,9 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     config.task.validate()
     task = prepare_task(config.task, signal) if config.task.task != "fit" else None  # the corrupted input
     fitted_signal = task.signal if task is not None else signal
-    options = method_options(task, config.method, config.options) if task is not None else config.options
+    options = config.options
+    if task is not None:  # the task's recipes for the method (TUNER's depth, the noise-keyed band)
+        task, options = method_options(task, config.method, options)
     lr = config.train.lr or method.default_lr
     mask = holdout_mask(math.prod(fitted_signal.grid_shape), config.holdout,
                         np.random.default_rng([config.seed, 1]))

@@ -60,6 +60,10 @@ TASKS = ("fit", "denoise", "inpaint", "superres")
 MASK_PATTERNS = ("random", "boxes")
 #: How a superres field is fitted to its low-resolution samples (:class:`TaskOptions`).
 OBSERVATIONS = ("point", "area")
+#: TUNER's depth recipe per task, for options that leave ``hidden_layers`` unset (:func:`method_options`):
+#: superres — three hidden layers, the 2nd+ bounded at ``deep_bound`` 0.15 (chosen on DIV2K crops, confirmed
+#: on Kodak at ×2 and ×4: BENCHMARKS.md "Super-resolution: depth, steps and the forward model").
+TASK_DEPTH: dict[str, dict[str, object]] = {"superres": {"hidden_layers": 3, "deep_bound": 0.15}}
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,8 @@ class TaskInput:
         sigma_estimate: denoise: σ̂ estimated from the noisy input (:func:`~sinetune.corruptions.estimate_noise_sigma`).
         noise_radius: denoise: ``ν_f``, where the input's spectrum reaches the noise floor ``σ̂²``
             (fraction of Nyquist, :func:`~sinetune.spectral.noise_floor_radius`).
+        recipe: the task's depth recipe as applied to the method's options (:func:`method_options`; for
+            the ``derived:`` line), ``""`` when none was.
     """
 
     options: TaskOptions
@@ -202,6 +208,7 @@ class TaskInput:
     sigma: float | None = None
     sigma_estimate: float | None = None
     noise_radius: float | None = None
+    recipe: str = ""
 
     @property
     def stop_mse(self) -> float | None:
@@ -218,31 +225,48 @@ class TaskInput:
         return round(min(1.0, self.options.band_gain * self.noise_radius), 6)
 
 
-def method_options(task: TaskInput, method: str, options: object) -> object:
-    """A method's options with the task's noise-keyed band applied (denoise with ``band_gain``, TUNER).
+def method_options(task: TaskInput, method: str, options: object) -> tuple[TaskInput, object]:
+    """``(task, options)``: a method's options with the task's TUNER recipes applied (other methods come back
+    unchanged), and the task with :attr:`TaskInput.recipe` saying which depth recipe was applied.
 
-    TUNER's ``band_fraction`` becomes :attr:`TaskInput.band_fraction` and its input width (given, or the
-    capacity rule's) is capped at the distinct frequencies that band holds on the grid
-    (:func:`sinetune.capacity.held_input_width`): a smaller band is also a smaller capacity. Options
-    that fix the band (``band_limit``, ``band_fraction``, ``input_frequencies``, ``band_rule:
-    spectrum``) and every other method come back unchanged.
+    * Depth (:data:`TASK_DEPTH`): when ``hidden_layers`` is unset (``None``) and no validation search
+      chooses it, the task's recipe fills every option it names that is still at its default (a given
+      ``deep_bound`` wins).
+    * Band (denoise with ``band_gain``): ``band_fraction`` becomes :attr:`TaskInput.band_fraction` and the
+      input width (given, or the capacity rule's) is capped at the distinct frequencies that band holds on
+      the grid (:func:`sinetune.capacity.held_input_width`): a smaller band is also a smaller capacity.
+      Options that fix the band (``band_limit``, ``band_fraction``, ``input_frequencies``, ``band_rule:
+      spectrum``) are left as they are.
     """
-    fraction = task.band_fraction
-    if method != "tuner" or fraction is None:
-        return options
+    if method != "tuner":
+        return task, options
     from .capacity import held_input_width, tuner_capacity
+    from .methods.tuner import TunerOptions
 
-    if (options.band_limit is not None or options.band_fraction is not None or options.input_frequencies is not None
-            or options.band_rule != "resolution"):
-        return options
+    recipe = TASK_DEPTH.get(task.options.task)
+    if recipe and options.hidden_layers is None and options.select == "off":
+        defaults = TunerOptions()
+        changes = {name: value for name, value in recipe.items() if getattr(options, name) == getattr(defaults, name)}
+        options = replace(options, **changes)
+        task = replace(task, recipe=f"TUNER {task.options.task} depth recipe (hidden_layers unset): "
+                                    + ", ".join(f"{name} {value}" for name, value in changes.items()))
+    fraction = task.band_fraction
+    if fraction is None or (options.band_limit is not None or options.band_fraction is not None
+                            or options.input_frequencies is not None or options.band_rule != "resolution"):
+        return task, options
     grid_shape = task.signal.grid_shape
     width = options.input_width or tuner_capacity(grid_shape, options.period).input_width
-    return replace(options, band_fraction=fraction,
-                   input_width=held_input_width(grid_shape, width, options.period, fraction))
+    return task, replace(options, band_fraction=fraction,
+                         input_width=held_input_width(grid_shape, width, options.period, fraction))
 
 
 def describe_task(task: TaskInput) -> str:
-    """One line on what the task did to the input (part of a run's ``derived:`` line)."""
+    """One line on what the task did to the input and to the method's options (part of a run's ``derived:``
+    line)."""
+    return "; ".join(part for part in (_describe_input(task), task.recipe) if part)
+
+
+def _describe_input(task: TaskInput) -> str:
     options, shape = task.options, "×".join(map(str, task.signal.grid_shape))
     given = "already corrupted input, nothing clean scored" if task.clean is None else f"corruption seed {options.seed}"
     if options.task == "denoise":
@@ -389,5 +413,6 @@ def write_task_files(run_dir: Path, task: TaskInput, answer: np.ndarray) -> dict
     return paths
 
 
-__all__ = ["MASK_PATTERNS", "OBSERVATIONS", "TASKS", "TaskInput", "TaskOptions", "describe_task", "method_options",
-           "observed_field", "observed_positions", "prepare_task", "render_task", "score_task", "write_task_files"]
+__all__ = ["MASK_PATTERNS", "OBSERVATIONS", "TASKS", "TASK_DEPTH", "TaskInput", "TaskOptions", "describe_task",
+           "method_options", "observed_field", "observed_positions", "prepare_task", "render_task", "score_task",
+           "write_task_files"]

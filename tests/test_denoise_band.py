@@ -75,7 +75,7 @@ def test_tuner_band_and_capacity_follow_the_noise():
     assert given.band_fraction == 0.4 and plain.band_limit > limits[-1]
     task = prepare_task(TaskOptions(task="denoise", noise=0.3, band_gain=0.5), signal)
     siren = SirenOptions(input_width=8, hidden_width=8)
-    assert method_options(task, "siren", siren) is siren
+    assert method_options(task, "siren", siren) == (task, siren)
 
 
 def test_band_options_round_trip_through_the_config():

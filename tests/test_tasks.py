@@ -217,3 +217,29 @@ def test_an_already_corrupted_input_is_fitted_as_it_is(tmp_path):
     assert low.clean is None and low.signal.grid_shape == (16, 16)  # the input is the low-resolution grid
     with pytest.raises(SinetuneError, match="takes no --noise"):
         TaskOptions(task="denoise", noise=0.1, corrupted=True).validate()
+
+
+def test_superres_gives_tuner_its_depth_recipe_only_when_the_depth_is_unset():
+    from sinetune.runs import derived_text, prepare_fit
+    from sinetune.tasks import TASK_DEPTH
+
+    def options_of(task: TaskOptions, **given) -> tuple[TunerOptions, str]:
+        shape = {"input_width": 8, "hidden_width": 16, "band_fraction": 0.5, **given}
+        config = RunConfig(method="tuner", options=TunerOptions(**shape),
+                           train=TrainOptions(steps=1), holdout=0.0, device="cpu", task=task)
+        prepared = prepare_fit(config, image_signal())
+        return prepared.config.options, derived_text(prepared)
+
+    superres = TaskOptions(task="superres", factor=2)
+    recipe = TASK_DEPTH["superres"]
+    options, derived = options_of(superres)
+    assert (options.hidden_layers, options.deep_bound) == (recipe["hidden_layers"], recipe["deep_bound"]) == (3, 0.15)
+    assert "superres depth recipe" in derived
+    assert options_of(TaskOptions())[0].hidden_layers == 1  # a plain fit: the capacity rule's one layer
+    assert options_of(TaskOptions(task="denoise", noise=0.1))[0].hidden_layers == 1  # no recipe for denoise
+    given, derived = options_of(superres, hidden_layers=2)
+    assert (given.hidden_layers, given.deep_bound) == (2, 1.0) and "recipe" not in derived  # a given depth wins
+    bound = options_of(superres, deep_bound=0.5)[0]
+    assert (bound.hidden_layers, bound.deep_bound) == (3, 0.5)  # a given deep_bound wins too
+    searched = options_of(superres, hidden_width=None, select="validation", select_steps=2)[0]
+    assert searched.selected is not None  # the validation search chooses the depth, not the recipe

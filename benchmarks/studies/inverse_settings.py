@@ -37,7 +37,7 @@ from sinetune.signals import load_image
 from sinetune.tasks import TaskOptions, prepare_task, score_task
 
 #: Named settings: ``(method, options[, training options])``; ``width`` is filled in (the bench's protocol:
-#: one hidden layer).
+#: one hidden layer) unless the setting gives the widths.
 SETTINGS = {
     "tuner": ("tuner", {"hidden_layers": 1}),
     "tuner-l2": ("tuner", {"hidden_layers": 2, "deep_bound": 0.15}),
@@ -45,6 +45,9 @@ SETTINGS = {
     "tuner-l3-db0.3": ("tuner", {"hidden_layers": 3, "deep_bound": 0.3}),
     "tuner-l4": ("tuner", {"hidden_layers": 4, "deep_bound": 0.15}),
     "tuner-l3-lr1e-4": ("tuner", {"hidden_layers": 3, "deep_bound": 0.15}, {"lr": 1e-4}),
+    # the capacity rule's widths (``--width`` ignored): today's default, and the depth recipe on top of it
+    "tuner-rule": ("tuner", {"hidden_width": None, "input_width": None, "hidden_layers": 1}),
+    "tuner-l3-rule": ("tuner", {"hidden_width": None, "input_width": None, "hidden_layers": 3, "deep_bound": 0.15}),
     "siren": ("siren", {"hidden_layers": 1}),
     "siren-l3": ("siren", {"hidden_layers": 3}),
 }
@@ -59,10 +62,9 @@ def fit_row(path: Path, size: int, task: dict, setting: str, width: int, steps: 
     method, extra, *train = SETTINGS[setting]
     options = {"hidden_width": width, **extra}
     factor = task.get("factor", 1)
-    if method == "tuner":
-        options["input_width"] = tuner_input_width((size // factor, size // factor), width)
-    else:
-        options["input_width"] = width
+    if "input_width" not in extra:
+        options["input_width"] = (tuner_input_width((size // factor, size // factor), width) if method == "tuner"
+                                  else width)
     config = config_from_dict({"method": method, "options": options, "seed": 0, "holdout": 0.0, "device": "cpu",
                                "train": {"steps": steps, "batch_size": "full", "checkpoint_seconds": None,
                                          **(train[0] if train else {})},

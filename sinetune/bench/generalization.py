@@ -5,7 +5,9 @@ A matrix of grids × content classes × two protocols, each method at its defaul
 
 * ``holdout``: 5% of the pixels held out at random (seeded); per fit train / held-out / gradient PSNR
   (the field's analytic gradient), SSIM and the train − held-out gap, straight from the run's metrics;
-* ``sr`` (super-resolution): fit the 2×-downsampled grid (area average) with nothing held out, render
+* ``sr`` (super-resolution): fit the 2×-downsampled grid (area average) with nothing held out, as
+  ``sinetune fit --task superres --factor 2`` does (so each method at its super-resolution defaults:
+  TUNER's depth recipe, :data:`sinetune.tasks.TASK_DEPTH`), render
   the field on the full grid (pixel centres aligned: the full grid spans the low grid's pixels, so its
   domain is ``±(1 + 1/(2(M − 1)))`` for ``M`` low samples per side) and score it against the original —
   PSNR, SSIM and gradient PSNR of the Sobel gradient of the render (the same for every row) — next to
@@ -20,7 +22,7 @@ and 128²; results.md states it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from ..progress import Progress, as_progress
 from ..render import render_field
 from ..runs import resolve_device, run
 from ..signals import Signal, load_image
+from ..tasks import TaskOptions
 from .content import resample, synthetic, to_grid
 from .report import BenchReport, as_json_row, fresh_dir, load_previous, write_report
 
@@ -143,11 +146,11 @@ def fit_cell(cell: Cell, name: str, variant: str, target: np.ndarray, steps: int
         low = resample(target, (cell.grid[0] // 2, cell.grid[1] // 2), Image.Resampling.BOX)
         return {**row, **_scores(resample(low, cell.grid, UPSAMPLERS[variant]), target)}
     holdout = 0.05 if cell.protocol == "holdout" else 0.0
-    values = target if cell.protocol == "holdout" else resample(target, (cell.grid[0] // 2, cell.grid[1] // 2),
-                                                                  Image.Resampling.BOX)
     config = _config(variant, name, steps, seed, holdout, device, variants, train)
+    if cell.protocol == "sr":  # the task block-averages the target by 2 and fits that
+        config = replace(config, task=TaskOptions(task="superres", factor=2))
     try:
-        result = run(config, signal=Signal(values, name), progress=say)
+        result = run(config, signal=Signal(target, name), progress=say)
     except SinetuneError as error:  # e.g. a fixed width the grid cannot hold: the row says so
         return {**row, "refused": str(error)}
     metrics = result.metrics
@@ -160,8 +163,8 @@ def fit_cell(cell: Cell, name: str, variant: str, target: np.ndarray, steps: int
         row.update({"heldout_psnr": metrics["heldout_psnr"], "gradient_psnr": metrics["gradient_psnr"],
                     "ssim": metrics["ssim"], "gap": metrics["train_psnr"] - metrics["heldout_psnr"]})
     else:
-        low_side = values.shape[0]
-        if values.shape[0] != values.shape[1]:
+        low_side = result.signal.grid_shape[0]
+        if result.signal.grid_shape[0] != result.signal.grid_shape[1]:
             raise SinetuneError("the sr protocol needs a square grid")
         prediction = render_field(result.field, cell.grid, sr_domain(low_side))
         row.update(_scores(prediction, target))

@@ -53,8 +53,9 @@ class TunerOptions:
         input_width: ``n_0``, number of input frequencies (including ``e_1 … e_d``); ``None``: the capacity
             rule (:func:`sinetune.capacity.input_width`, ``√N`` for an image of ``N`` pixels).
         hidden_width: width of every hidden sine layer; ``None``: ``max(256, n_0)`` (:mod:`sinetune.capacity`).
-        hidden_layers: number of hidden sine layers (the paper uses 1; the capacity rule keeps 1 at every
-            size, :data:`sinetune.capacity.HIDDEN_LAYERS`).
+        hidden_layers: number of hidden sine layers (the paper uses 1); ``None``: the capacity rule's 1 at every
+            size (:data:`sinetune.capacity.HIDDEN_LAYERS`), or an inverse task's depth recipe
+            (:data:`sinetune.tasks.TASK_DEPTH`: three for superres).
         period: ``p``; the field is ``p``-periodic (coordinate units; the domain [-1, 1] has length 2).
         band_limit: ``b``, max ``max|k_i|`` of an input frequency (integer cycles per period).
         low_range: ``l``, radius of the dense low square.
@@ -109,7 +110,7 @@ class TunerOptions:
 
     input_width: int | None = None
     hidden_width: int | None = None
-    hidden_layers: int = capacity.HIDDEN_LAYERS
+    hidden_layers: int | None = None
     period: float = 2.1
     band_limit: int | None = None
     low_range: int | None = None
@@ -192,7 +193,7 @@ def _check_band_rule(options: TunerOptions) -> None:
 
 
 def fill_capacity(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
-    """Replace the widths and band fraction left ``None`` by the grid's
+    """Replace the widths, depth and band fraction left ``None`` by the grid's
     (:func:`sinetune.capacity.tuner_capacity`).
 
     Given values win; a given ``input_width`` (or ``input_frequencies``) is what the hidden width then
@@ -207,6 +208,7 @@ def fill_capacity(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOp
     rule = capacity.tuner_capacity(grid_shape, options.period, width)
     return replace(options, input_width=rule.input_width,
                    hidden_width=rule.hidden_width if options.hidden_width is None else options.hidden_width,
+                   hidden_layers=rule.hidden_layers if options.hidden_layers is None else options.hidden_layers,
                    band_fraction=(options.band_fraction if options.band_fraction is not None else
                                   rule.band_fraction if options.input_width is None else capacity.BAND_FRACTION))
 
