@@ -121,7 +121,8 @@ def test_benchmark_empty_data_dir(tmp_path):
         run_benchmark("kodak-256", data_dir=tmp_path / "none", steps=1)
 
 
-@pytest.mark.parametrize("method, options", [("tuner", TunerOptions(input_width=16, hidden_width=16, band_limit=4)),
+@pytest.mark.parametrize("method, options", [("tuner", TunerOptions(input_width=16, hidden_width=16, hidden_layers=1,
+                                                                    band_limit=4)),
                                              ("siren", SirenOptions(input_width=16, hidden_width=16))])
 def test_plain_and_interleaved_step_timing(method, options):
     coords = grid_coordinates((16, 16))
