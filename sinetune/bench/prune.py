@@ -98,6 +98,12 @@ def run_prune(
         raise SinetuneError(f"steps must be positive, got {steps}")
     if list(fractions) != sorted(fractions) or not all(0 < f < 1 for f in fractions):
         raise SinetuneError("fractions must be increasing and in (0, 1)")
+    prune_options, lengths = _finetune_lengths(prune_options or PruneOptions(), finetune_steps)
+    grow_options = replace(grow_options or GrowOptions(), max_input_width=width)
+    if batch_size is not None:
+        replace(TrainOptions(), batch_size=batch_size).validate()
+        prune_options = replace(prune_options, train=replace(prune_options.train, batch_size=batch_size))
+        grow_options = replace(grow_options, train=replace(grow_options.train, batch_size=batch_size))
     paths = _find_images(benchmark_data(data_dir, "kodak", "prune", "the Kodak images kodimNN.png"),
                          images or ["03", "19", "23"])
     torch_device = resolve_device(device)
@@ -105,12 +111,6 @@ def run_prune(
     out_dir.mkdir(parents=True, exist_ok=True)
     if (out_dir / "results.json").exists():
         raise SinetuneError(f"{out_dir / 'results.json'} already exists; choose another --out")
-    prune_options, lengths = _finetune_lengths(prune_options or PruneOptions(), finetune_steps)
-    grow_options = replace(grow_options or GrowOptions(), max_input_width=width)
-    if batch_size is not None:
-        replace(TrainOptions(), batch_size=batch_size).validate()
-        prune_options = replace(prune_options, train=replace(prune_options.train, batch_size=batch_size))
-        grow_options = replace(grow_options, train=replace(grow_options.train, batch_size=batch_size))
     header = {"benchmark": "prune", "steps": steps, "size": size, "width": width, "seed": seed, "holdout": 0.05,
               "fractions": list(fractions), "device": str(torch_device), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "overrides": overrides or {}, "batch_size": batch_size,
