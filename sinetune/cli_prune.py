@@ -52,13 +52,14 @@ BENCH_PRUNE_FLAGS = {"--batch-size": "batch_size", "--finetune-steps": "finetune
 
 
 def add_bench_prune_flags(bench: argparse.ArgumentParser) -> None:
-    """The flags only ``sinetune bench prune`` takes (:data:`BENCH_PRUNE_FLAGS` → the parameters of
-    :func:`~sinetune.bench.prune.run_prune`)."""
+    """The flags of ``sinetune bench prune`` (:data:`BENCH_PRUNE_FLAGS` → the parameters of
+    :func:`~sinetune.bench.prune.run_prune`; ``--batch-size`` also reaches the N-D benchmarks' ``batch_size``)."""
     from .cli import _int_or
 
     bench.add_argument("--batch-size", type=_int_or(["full"]), metavar="N|full",
-                       help="prune: samples per step of every training — the fit before pruning, the pruning "
-                            "phases, the unpruned control (default: the fit's derived batches, full-batch pruning)")
+                       help="samples per step; prune: of every training — the fit before pruning, the pruning "
+                            "phases, the unpruned control (default: the fit's derived batches, full-batch "
+                            "pruning); video, volume, sdf: default 8192")
     bench.add_argument("--finetune-steps", type=_numbers(int, "integers"), metavar="N[,N...]",
                        help="prune: fine-tune steps after each cut (default 100); several, e.g. 100,400,1200: one "
                             "row per length, read from the longest (multiples of the log interval, 50)")
