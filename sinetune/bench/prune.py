@@ -1,14 +1,16 @@
 """``sinetune bench prune`` (issue #13): the tech report's pruning table and growing against a fixed dictionary.
 
 **Pruning** (TR-24-02 §7.2.3, Fig. 17): per Kodak image and method (TUNER and SIREN, one hidden layer,
-width ``width`` for the first layer and the hidden layer, ``steps`` full-batch steps at the method's
-default learning rate, 5% held out, seed 0 — the ``kodak-256`` protocol at ``size``), the fitted
+width ``width`` for the first layer and the hidden layer, ``steps`` steps at the method's default
+learning rate in the derived batches (:mod:`sinetune.batching`: full batch up to 32768 training samples,
+else 16384) or ``batch_size``, 5% held out, seed 0 — the ``kodak-256`` protocol at ``size``), the fitted
 field is pruned (:func:`sinetune.pruning.prune_field`, default :class:`~sinetune.pruning.PruneOptions`,
 rows and columns) to 25%, then 50%, then 75% of its hidden weights removed, each level continuing from
 the last. Per level: the held-out PSNR and SSIM, the PSNR **kept** (``100 · PSNR / PSNR before pruning``,
 the report's relative accuracy), the drop in dB from before pruning, and the drop against the *unpruned*
-field trained for as many more steps (the same phases with nothing cut), so extra fine-tuning is not
-counted as pruning being free.
+field trained for as many more steps (the same phases with nothing cut; in mini-batches it draws the
+pruning's batches, step for step), so extra fine-tuning is not counted as pruning being free. The
+pruning phases run in ``prune_options.train``'s batches (full by default) unless ``batch_size`` is given.
 
 **Growing** (TR §8): TUNER grown from 4 atoms (:func:`sinetune.growing.grow_field`, 8 per round, 50 steps
 a round, 100 final) until it reaches the held-out PSNR of the fixed ``width``-atom TUNER above, or
