@@ -45,7 +45,7 @@ from .cli_fit import (  # noqa: F401  (fit_config, run_config: importable from h
     parse_overrides,
     run_config,
 )
-from .cli_prune import PRUNE_COMMANDS, add_prune_command
+from .cli_prune import BENCH_PRUNE_FLAGS, PRUNE_COMMANDS, add_bench_prune_flags, add_prune_command
 from .errors import SinetuneError
 from .progress import Progress
 
@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="METHOD.KEY=VALUE",
                        help="override a method option, e.g. --set tuner.period=4 (denoise, inpaint, superres: "
                             "also task.KEY and train.KEY, e.g. --set task.band_gain=0.25)")
+    add_bench_prune_flags(bench)
 
     analyze = commands.add_parser("analyze", help="Bessel frequency analysis of a saved TUNER run (1 hidden layer)")
     analyze.add_argument("run_dir", type=Path)
@@ -258,7 +259,8 @@ def command_render(args: argparse.Namespace) -> int:
 #: ``--out`` apply to every benchmark.
 BENCH_FLAGS = {"--data": "data_dir", "--images": "images", "--clips": "clips", "--seconds": "seconds",
                "--methods": "methods", "--steps": "steps", "--size": "size", "--width": "width", "--runs": "runs",
-               "--stop-psnr": "stop_psnr", "--set": "overrides", "--resume": "resume", "--levers": "levers"}
+               "--stop-psnr": "stop_psnr", "--set": "overrides", "--resume": "resume", "--levers": "levers",
+               **BENCH_PRUNE_FLAGS}
 
 
 def _names(text: str | None) -> list[str] | None:

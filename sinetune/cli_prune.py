@@ -34,6 +34,41 @@ def add_prune_command(commands: argparse._SubParsersAction) -> None:
     prune.add_argument("--quiet", action="store_true", help="print nothing but the result, warnings and errors")
 
 
+def _numbers(kind: type, name: str):
+    """An argparse type: ``"100,400"`` → ``(100, 400)`` of ``kind`` (a bad item is one usage error)."""
+    def parse(text: str) -> tuple:
+        try:
+            items = tuple(kind(item) for item in text.split(",") if item.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {name}, got {text!r}") from None
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {name}, got {text!r}")
+        return items
+    return parse
+
+
+BENCH_PRUNE_FLAGS = {"--batch-size": "batch_size", "--finetune-steps": "finetune_steps", "--fractions": "fractions",
+                     "--no-grow": "grow"}
+
+
+def add_bench_prune_flags(bench: argparse.ArgumentParser) -> None:
+    """The flags of ``sinetune bench prune`` (:data:`BENCH_PRUNE_FLAGS` → the parameters of
+    :func:`~sinetune.bench.prune.run_prune`; ``--batch-size`` also reaches the N-D benchmarks' ``batch_size``)."""
+    from .cli import _int_or
+
+    bench.add_argument("--batch-size", type=_int_or(["full"]), metavar="N|full",
+                       help="samples per step; prune: of every training — the fit before pruning, the pruning "
+                            "phases, the unpruned control (default: the fit's derived batches, full-batch "
+                            "pruning); video, volume, sdf: default 8192")
+    bench.add_argument("--finetune-steps", type=_numbers(int, "integers"), metavar="N[,N...]",
+                       help="prune: fine-tune steps after each cut (default 100); several, e.g. 100,400,1200: one "
+                            "row per length, read from the longest (multiples of the log interval, 50)")
+    bench.add_argument("--fractions", type=_numbers(float, "numbers"), metavar="F[,F...]",
+                       help="prune: cumulative shares of the hidden weights removed (default 0.25,0.5,0.75)")
+    bench.add_argument("--no-grow", action="store_const", const=False, default=None,
+                       help="prune: skip the growing comparison")
+
+
 def command_prune(args: argparse.Namespace) -> int:
     from dataclasses import replace
 

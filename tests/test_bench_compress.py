@@ -78,3 +78,18 @@ def test_the_sweep_writes_its_table_and_plot(tmp_path, monkeypatch):
         run_benchmark("compress", data_dir=kodak, images=["01"], out=tmp_path / "out")
     with pytest.raises(SinetuneError, match="sweeps"):
         run_benchmark("compress", data_dir=kodak, methods=["ffn"], out=tmp_path / "other")
+
+
+def test_widths_replace_the_sweep_and_scale_with_size(tmp_path, monkeypatch):
+    pytest.importorskip("imagecodecs")
+    (tmp_path / "kodak").mkdir()
+    write_png(tmp_path / "kodak" / "kodim01.png", smooth_rgb(32, 32))
+    monkeypatch.setattr(bench, "QUALITIES", {"jpeg": (10,), "webp": (10,), "jpeg2000": (25,), "avif": (10,)})
+    run_benchmark("compress", data_dir=tmp_path / "kodak", images=["01"], div2k=[], methods=["tuner"], steps=2,
+                  qat_steps=0, size=32, widths={"tuner": (32, 64)}, out=tmp_path / "out", device="cpu")
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["widths"] == {"tuner": [4, 8]}  # 32 and 64 at 256², × 32/256
+    assert {row["setting"].split()[0] for row in results["rows"] if row["codec"] == "tuner"} == {"w4", "w8"}
+    for bad in ({"ffn": (8,)}, {"tuner": ()}, {"tuner": (0,)}):
+        with pytest.raises(SinetuneError, match="widths"):
+            run_benchmark("compress", data_dir=tmp_path / "kodak", widths=bad, out=tmp_path / "bad")

@@ -129,6 +129,7 @@ def run_compress(
     seed: int = 0,
     div2k: list[str] = ("00",),
     qat_steps: int | None = None,
+    widths: dict[str, tuple[int, ...]] | None = None,
 ) -> BenchReport:
     """Run ``compress`` and write ``results.json``, ``results.md``, ``report.html`` and ``rd.png`` to ``out``.
 
@@ -139,10 +140,16 @@ def run_compress(
         methods: sinetune methods (``tuner``, ``siren``); steps, qat_steps: of every fit and fine-tune
             (``None``: :class:`~sinetune.codec.CodecOptions`' defaults, like its batches, lr and shape).
         size: side the crops are downscaled to.
+        widths: per method, the sweep's widths at 256² instead of :data:`WIDTHS`' (scaled by ``size / 256``
+            the same way), e.g. ``{"tuner": (32, 48)}``: only the lowest rates of a costly size.
     """
     unknown = [m for m in methods if m not in WIDTHS]
     if unknown:
         raise SinetuneError(f"bench compress sweeps {', '.join(WIDTHS)}, not {unknown[0]!r}")
+    sweep = {**WIDTHS, **(widths or {})}
+    if set(sweep) != set(WIDTHS) or not all(sweep[m] and all(isinstance(w, int) and w >= 1 for w in sweep[m])
+                                            for m in sweep):
+        raise SinetuneError(f"widths must give {' or '.join(WIDTHS)} positive integer widths, got {widths}")
     paths = _images(benchmark_data(data_dir, "kodak", "compress", "the Kodak images kodimNN.png"), images,
                     list(div2k))
     torch_device = resolve_device(device)
@@ -156,7 +163,7 @@ def run_compress(
     steps = defaults.steps if steps is None else steps
     qat_steps = defaults.qat_steps if qat_steps is None else qat_steps
     options = replace(defaults, bits=BITS, steps=steps, qat_steps=qat_steps, seed=seed)
-    widths = {m: tuple(max(4, round(w * size / 256)) for w in WIDTHS[m]) for m in methods}
+    widths = {m: tuple(max(4, round(w * size / 256)) for w in sweep[m]) for m in methods}
     header = {"benchmark": "compress", "size": size, "steps": steps, "qat_steps": qat_steps, "seed": seed,
               "bits": list(BITS), "granularity": options.granularity, "batch_size": options.batch_size,
               "lr": {m: options.lr if options.lr is not None else CODEC_LR.get(m) for m in methods},
