@@ -49,10 +49,10 @@ def load(path: Path, size: int) -> Signal:
     return load_image(path, size)
 
 
-def task_section(signal: Signal, noise: float, snr: float, stop_factor: float) -> dict:
-    """The ``task:`` section: σ for images, SNR for audio."""
+def task_section(signal: Signal, noise: float, snr: float, stop_factor: float, band_gain: float | None) -> dict:
+    """The ``task:`` section: σ for images, SNR for audio (``band_gain``: TUNER's noise-keyed band, or none)."""
     corruption = {"snr": snr} if signal.kind == "audio" else {"noise": noise}
-    return {"task": "denoise", **corruption, "stop_factor": stop_factor}
+    return {"task": "denoise", **corruption, "stop_factor": stop_factor, "band_gain": band_gain}
 
 
 def member_config(signal: Signal, setting: str, width: int, steps: int, batch: str | int, task: dict, seed: int):
@@ -95,13 +95,14 @@ def baseline_scores(signal: Signal, task: dict) -> dict[str, float]:
 def ensemble_row(path: Path, args: argparse.Namespace, setting: str, stop_factor: float, ks: list[int]) -> dict:
     """Fit the members of one row and score the ensembles of the first ``k`` of them."""
     signal = load(path, args.size)
-    task = task_section(signal, args.noise, args.snr, stop_factor)
+    task = task_section(signal, args.noise, args.snr, stop_factor, args.band_gain)
     batch = args.batch_size if args.batch_size == "full" else int(args.batch_size)
     renders, members = [], []
     for k in range(max(ks)):
         config = member_config(signal, setting, args.width, args.steps, batch, task, member_seed(0, k))
         size = "audio" if signal.kind == "audio" else args.size
-        key = f"{path.stem}-{size}-{setting}-w{args.width}-s{args.steps}-b{batch}-f{stop_factor:g}-m{k}.npz"
+        gain = f"-g{args.band_gain:g}" if args.band_gain is not None else ""
+        key = f"{path.stem}-{size}-{setting}{gain}-w{args.width}-s{args.steps}-b{batch}-f{stop_factor:g}-m{k}.npz"
         render, facts = fit_member(signal, config, args.cache / key)
         renders.append(render)
         members.append(facts)
@@ -110,13 +111,14 @@ def ensemble_row(path: Path, args: argparse.Namespace, setting: str, stop_factor
     prepared = prepare_task(replace(config.task), signal)
     low, high = (-1.0, 1.0) if signal.kind == "audio" else (0.0, 1.0)
     row = {"image": path.stem, "kind": signal.kind, "size": None if signal.kind == "audio" else args.size,
-           "setting": setting, "width": args.width, "steps": args.steps, "batch_size": batch,
+           "setting": setting + (f" gain {args.band_gain:g}" if args.band_gain is not None else ""),
+           "width": args.width, "steps": args.steps, "batch_size": batch,
            "stop_factor": stop_factor, "members": members,
            "ens_psnr": {str(k): score_task(prepared, np.mean(renders[:k], axis=0))["clean_psnr"] for k in ks},
            "ens_clip_psnr": {str(k): score_task(prepared, np.mean(np.clip(renders[:k], low, high), axis=0))
                              ["clean_psnr"] for k in ks},
            "data_range": AUDIO_DATA_RANGE if signal.kind == "audio" else 1.0}
-    row.update(baseline_scores(signal, task))
+    row.update(baseline_scores(signal, {**task, "band_gain": None}))
     return row
 
 
@@ -152,6 +154,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--snr", type=float, default=20.0, help="audio: SNR in dB")
     parser.add_argument("--stop-factors", default="1,0.9")
     parser.add_argument("--settings", default="tuner-l3")
+    parser.add_argument("--band-gain", type=float, default=None, help="task.band_gain (TUNER's noise-keyed band)")
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", default="full")
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> str:
         size = None if path.suffix == ".wav" else args.size
         for setting in args.settings.split(","):
             for stop in map(float, args.stop_factors.split(",")):
-                if key(path.stem, size, setting, stop, tuple(sorted(map(str, ks)))) in done:
+                label = setting + (f" gain {args.band_gain:g}" if args.band_gain is not None else "")
+                if key(path.stem, size, label, stop, tuple(sorted(map(str, ks)))) in done:
                     continue
                 row = ensemble_row(path, args, setting, stop, ks)
                 rows.append(row)
