@@ -136,7 +136,8 @@ def command_fit(args: argparse.Namespace) -> int:
         quality = f"worst {worst.split('_')[0]} PSNR {_num(metrics.get(worst))} dB"
     else:
         quality = f"SSIM {_num(metrics.get('ssim'), '.4f')}, gradient PSNR {_num(metrics.get('gradient_psnr'))} dB"
-    say(f"{config.method} on {metrics['signal']} ({shape}, "
+    members = f"ensemble of {config.ensemble}, " if config.ensemble > 1 else ""
+    say(f"{config.method} on {metrics['signal']} ({shape}, {members}"
         f"{metrics['steps']} steps, {_num(metrics['seconds_per_step_median'], '.3f')} s/step): "
         f"train PSNR {_num(metrics['train_psnr'])} dB, "
         + (f"held-out PSNR {_num(heldout)} dB, " if heldout is not None else "")

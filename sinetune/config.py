@@ -82,7 +82,7 @@ class RunConfig:
         device: ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
         task: see :class:`~sinetune.tasks.TaskOptions` (denoise, inpaint, super-resolve; default: fit).
         ensemble: how many independently seeded fields to train and average (:mod:`sinetune.ensemble`;
-            1: one field, today's fit).
+            1: one field, the plain fit).
     """
 
     signal: SignalConfig = field(default_factory=SignalConfig)
