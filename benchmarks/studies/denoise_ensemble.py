@@ -122,27 +122,39 @@ def ensemble_row(path: Path, args: argparse.Namespace, setting: str, stop_factor
     return row
 
 
+def latest(rows: list[dict]) -> list[dict]:
+    """One row per (input, size, width, setting, stop, batch): the one with the most members."""
+    best: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["image"], row["size"], row["width"], row["setting"], row["stop_factor"], str(row["batch_size"]))
+        if key not in best or len(row["members"]) > len(best[key]["members"]):
+            best[key] = row
+    return list(best.values())
+
+
 def summary(rows: list[dict]) -> str:
-    """Markdown: per (size, width, setting, stop factor) the mean single-member and ensemble PSNRs, and the
-    K-ensemble's margin over TV with the inputs it wins."""
+    """Markdown: per (size, width, setting, stop factor) the mean single-member and ensemble PSNRs ("–" where
+    not every input has that many members), and the largest ensemble's margin over TV with the inputs it wins."""
+    rows = latest(rows)
     ks = sorted({int(k) for r in rows for k in r["ens_psnr"]})
     names = [n for n in DENOISERS if rows and all(n in r for r in rows)]
     lines = ["| size | width | setting | stop | inputs | member mean | " + " | ".join(f"K={k}" for k in ks)
-             + " | " + " | ".join(names) + f" | K={ks[-1]} − tv (wins) |",
+             + " | " + " | ".join(names) + " | largest K − tv (wins) |",
              "|---|---|---|---|---|---|" + "---|" * (len(ks) + len(names) + 1)]
-    keys = sorted({(str(r["size"]), r["width"], r["setting"], r["stop_factor"], r["batch_size"] if
-                    isinstance(r["batch_size"], str) else str(r["batch_size"])) for r in rows})
+    keys = sorted({(str(r["size"]), r["width"], r["setting"], r["stop_factor"], str(r["batch_size"])) for r in rows})
     for size, width, setting, stop, batch in keys:
         group = [r for r in rows if (str(r["size"]), r["width"], r["setting"], r["stop_factor"],
                                      str(r["batch_size"])) == (size, width, setting, stop, batch)]
         single = np.mean([m["clean_psnr"] for r in group for m in r["members"]])
-        ens = [np.mean([r["ens_psnr"][str(k)] for r in group]) for k in ks]
+        ens = [f"{np.mean([r['ens_psnr'][str(k)] for r in group]):.2f}"
+               if all(str(k) in r["ens_psnr"] for r in group) else "–" for k in ks]
+        top = max(k for k in ks if all(str(k) in r["ens_psnr"] for r in group))
         base = [np.mean([r[n] for r in group]) for n in names]
-        top = [r["ens_psnr"][str(ks[-1])] - r["tv"] for r in group]
+        margins = [r["ens_psnr"][str(top)] - r["tv"] for r in group]
         label = size if batch == "full" else f"{size} (b {batch})"
-        lines.append(f"| {label} | {width} | {setting} | {stop:g} | {len(group)} | {single:.2f} | "
-                     + " | ".join(f"{e:.2f}" for e in ens) + " | " + " | ".join(f"{b:.2f}" for b in base)
-                     + f" | {np.mean(top):+.2f} ({sum(t > 0 for t in top)}/{len(group)}) |")
+        lines.append(f"| {label} | {width} | {setting} | {stop:g} | {len(group)} | {single:.2f} | " + " | ".join(ens)
+                     + " | " + " | ".join(f"{b:.2f}" for b in base)
+                     + f" | K={top}: {np.mean(margins):+.2f} ({sum(m > 0 for m in margins)}/{len(group)}) |")
     return "\n".join(lines)
 
 
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> str:
                     handle.write(json.dumps(row) + "\n")
                 print(f"{path.stem} {setting} stop {stop:g}: " + ", ".join(
                     f"K={k} {row['ens_psnr'][str(k)]:.2f}" for k in ks) + f"; tv {row['tv']:.2f}", flush=True)
-    table = summary([r for r in rows if r["width"] == args.width and r["steps"] == args.steps])
+    table = summary([r for r in rows if r["steps"] == args.steps])
     print(table)
     args.out.with_suffix(".md").write_text(table + "\n")
     return table
