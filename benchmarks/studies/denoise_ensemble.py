@@ -178,18 +178,16 @@ def main(argv: list[str] | None = None) -> str:
     rows = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.exists() else []
     batch = args.batch_size if args.batch_size == "full" else int(args.batch_size)
 
-    def key(image, size, setting, stop, kinds):
-        return image, size, setting, args.width, args.steps, str(batch), stop, kinds
-
-    done = {key(r["image"], r["size"], r["setting"], r["stop_factor"], tuple(sorted(r["ens_psnr"])))
-            for r in rows}
+    done = {(r["image"], r["size"], r["setting"], r["width"], r["steps"], str(r["batch_size"]), r["stop_factor"],
+             tuple(sorted(r["ens_psnr"]))) for r in rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for path in args.images:
         size = None if path.suffix == ".wav" else args.size
         for setting in args.settings.split(","):
             for stop in map(float, args.stop_factors.split(",")):
                 label = setting + (f" gain {args.band_gain:g}" if args.band_gain is not None else "")
-                if key(path.stem, size, label, stop, tuple(sorted(map(str, ks)))) in done:
+                if (path.stem, size, label, args.width, args.steps, str(batch), stop,
+                        tuple(sorted(map(str, ks)))) in done:
                     continue
                 row = ensemble_row(path, args, setting, stop, ks)
                 rows.append(row)
