@@ -121,6 +121,8 @@ def test_denoise_ensemble_study(tmp_path):
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
     run_study("denoise_ensemble.py", *args)  # a rerun skips the row
     assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 1
+    out = run_study("denoise_ensemble.py", *args[:-6], "--width", 6, *args[-6:])  # another width is another row
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 2 and "| 32 | 6 | tuner-l3 |" in out
 
 
 def test_bf16_matmul_study():
