@@ -117,7 +117,7 @@ def load_analysed_run(run_dir: Path) -> AnalysedRun:
     """Load a run directory for :func:`analyze_run`; ``SinetuneError`` unless TUNER, one hidden layer, 2-D."""
     from .runs import load_run
 
-    fitted, config, info = load_run(run_dir)
+    fitted, config, info = load_run(run_dir, single="analyze")
     if config.method != "tuner":
         raise SinetuneError(f"analyze needs a TUNER run; {run_dir} is a {config.method} run")
     parts = tuner_parts(fitted)

@@ -43,8 +43,10 @@ def save_field(field: SinusoidalField, path: Path, method: str, grid_shape: tupl
     os.replace(temporary, path)
 
 
-def load_field(path: Path, options, device: torch.device | str = "cpu") -> tuple[SinusoidalField, dict]:
-    """Rebuild a field from ``path`` and its (resolved) method ``options``.
+def load_field(path: Path, options, device: torch.device | str = "cpu", ensemble: int = 1
+               ) -> tuple[SinusoidalField, dict]:
+    """Rebuild a field from ``path`` and its (resolved) method ``options``; ``ensemble`` > 1: the
+    :class:`~sinetune.ensemble.EnsembleField` of that many members (``RunConfig.ensemble``).
 
     Returns ``(field, info)`` with ``info = {"method", "grid_shape", "channels"}``, plus
     ``"sample_rate"`` (Hz) and ``"scale"`` for audio.
@@ -62,9 +64,14 @@ def load_field(path: Path, options, device: torch.device | str = "cpu") -> tuple
             "channels": int(metadata["channels"])}
     if "sample_rate" in metadata:  # audio
         info.update(sample_rate=int(metadata["sample_rate"]), scale=float(metadata.get("scale", 1.0)))
-    built = build_field(info["method"], info["grid_shape"], info["channels"], options)
+    if ensemble > 1:
+        from .ensemble import build_members  # the ensemble module trains through sinetune.training
+
+        fitted = build_members(info["method"], info["grid_shape"], info["channels"], options, ensemble)
+    else:
+        fitted = build_field(info["method"], info["grid_shape"], info["channels"], options).field
     try:
-        built.field.load_state_dict(tensors, strict=True)
+        fitted.load_state_dict(tensors, strict=True)
     except RuntimeError as error:
         raise SinetuneError(f"checkpoint {path} does not match its config: {str(error).splitlines()[0]}") from None
-    return built.field.to(device).eval(), info
+    return fitted.to(device).eval(), info

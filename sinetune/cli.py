@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from .cli_codec import CODEC_COMMANDS, add_codec_commands
 from .cli_fit import (  # noqa: F401  (fit_config, run_config: importable from here too)
+    ENSEMBLE_FLAGS,
     FIT_FLAGS,
     RUN_FLAGS,
     TASK_FLAGS,
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", type=Path, metavar="RUN",
                      help="continue the interrupted fit that was writing the run directory RUN from its last "
                           "checkpoint (alone, or with --device and --quiet)")
-    _add_run_flags(fit, tuple(METHODS), {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS, **TUNER_FLAGS},
+    _add_run_flags(fit, tuple(METHODS), {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS, **TUNER_FLAGS, **ENSEMBLE_FLAGS},
                    out=("DIR", "run directory (default runs/NAME-METHOD[-N])"))
 
     many = commands.add_parser("fit-many", help="fit many equal-shape signals at once as one batched model, "

@@ -34,6 +34,8 @@ TUNER_FLAGS = {"--select": "options.select"}
 #: Dedicated flags of ``fit`` alone for an inverse task (:class:`sinetune.tasks.TaskOptions`), as :data:`RUN_FLAGS`.
 TASK_FLAGS = {"--task": "task.task", "--noise": "task.noise", "--snr": "task.snr", "--mask": "task.mask",
               "--mask-fraction": "task.mask_fraction", "--factor": "task.factor"}
+#: Dedicated flags of ``fit`` alone that train several fields (:mod:`sinetune.ensemble`), as :data:`RUN_FLAGS`.
+ENSEMBLE_FLAGS = {"--ensemble": "ensemble"}
 
 def _dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
@@ -88,7 +90,7 @@ def fit_config(args: argparse.Namespace) -> RunConfig:
             raise SinetuneError("--size applies to images only; crop audio with --start, --duration or --samples")
         signal["size"] = None
     data["signal"] = signal
-    return run_config(args, data, {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS, **TUNER_FLAGS})
+    return run_config(args, data, {**RUN_FLAGS, **FIT_FLAGS, **TASK_FLAGS, **TUNER_FLAGS, **ENSEMBLE_FLAGS})
 
 
 def _resume_alone(args: argparse.Namespace) -> None:
@@ -134,7 +136,8 @@ def command_fit(args: argparse.Namespace) -> int:
         quality = f"worst {worst.split('_')[0]} PSNR {_num(metrics.get(worst))} dB"
     else:
         quality = f"SSIM {_num(metrics.get('ssim'), '.4f')}, gradient PSNR {_num(metrics.get('gradient_psnr'))} dB"
-    say(f"{config.method} on {metrics['signal']} ({shape}, "
+    members = f"ensemble of {config.ensemble}, " if config.ensemble > 1 else ""
+    say(f"{config.method} on {metrics['signal']} ({shape}, {members}"
         f"{metrics['steps']} steps, {_num(metrics['seconds_per_step_median'], '.3f')} s/step): "
         f"train PSNR {_num(metrics['train_psnr'])} dB, "
         + (f"held-out PSNR {_num(heldout)} dB, " if heldout is not None else "")
@@ -183,6 +186,8 @@ def command_fit_many(args: argparse.Namespace) -> int:
         raise SinetuneError("fit-many takes its signals as arguments, not signal.path")
     if config.task.task != "fit":
         raise SinetuneError("fit-many fits signals as they are; run an inverse task with sinetune fit --task")
+    if config.ensemble != 1:
+        raise SinetuneError("fit-many trains one field per signal; train an ensemble with sinetune fit --ensemble K")
     paths = find_signals(args.sources)
     out = args.out if args.out is not None else default_run_dir(Path("runs"), "many", config.method)
     if args.cluster is not None:
@@ -242,5 +247,5 @@ def _fit_many_on_cluster(args: argparse.Namespace, config: RunConfig, paths: lis
     return 0
 
 
-__all__ = ["FIT_FLAGS", "RUN_FLAGS", "TASK_FLAGS", "TUNER_FLAGS", "command_fit", "command_fit_many", "fit_config",
-           "parse_overrides", "run_config"]
+__all__ = ["ENSEMBLE_FLAGS", "FIT_FLAGS", "RUN_FLAGS", "TASK_FLAGS", "TUNER_FLAGS", "command_fit", "command_fit_many",
+           "fit_config", "parse_overrides", "run_config"]

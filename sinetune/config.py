@@ -81,6 +81,8 @@ class RunConfig:
         holdout: fraction of samples held out for evaluation, in [0, 1).
         device: ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
         task: see :class:`~sinetune.tasks.TaskOptions` (denoise, inpaint, super-resolve; default: fit).
+        ensemble: how many independently seeded fields to train and average (:mod:`sinetune.ensemble`;
+            1: one field, the plain fit).
     """
 
     signal: SignalConfig = field(default_factory=SignalConfig)
@@ -91,7 +93,11 @@ class RunConfig:
     holdout: float = 0.05
     device: Device = "auto"
     task: TaskOptions = field(default_factory=TaskOptions)
+    ensemble: int = 1
 
+
+#: The most members an ensemble may have (``RunConfig.ensemble``).
+MAX_ENSEMBLE = 64
 
 #: Seeds every generator accepts: torch's ``manual_seed`` takes [0, 2^64), numpy's ``default_rng`` ≥ 0.
 SEED_RANGE = (0, 2**64 - 1)
@@ -104,6 +110,13 @@ def check_seed(seed: Any) -> int:
     if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
         raise SinetuneError(f"seed must be between {SEED_RANGE[0]} and 2^64 - 1, got {seed}")
     return seed
+
+
+def check_ensemble(count: Any) -> int:
+    """``count`` if it is an integer in [1, :data:`MAX_ENSEMBLE`]; a one-line :class:`SinetuneError` otherwise."""
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_ENSEMBLE:
+        raise SinetuneError(f"ensemble must be a whole number of fields from 1 to {MAX_ENSEMBLE}, got {count!r}")
+    return count
 
 
 def _plain(value: Any) -> Any:
@@ -181,6 +194,7 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     if not isinstance(holdout, (int, float)) or isinstance(holdout, bool):
         raise SinetuneError(f"holdout must be a number, got {holdout!r}")
     check_seed(seed)
+    ensemble = check_ensemble(data.get("ensemble", 1))
     return RunConfig(
         signal=_typed(SignalConfig, data.get("signal"), "signal"),
         method=method.name,
@@ -190,11 +204,12 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
         holdout=float(holdout),
         device=device,
         task=_typed(TaskOptions, data.get("task"), "task"),
+        ensemble=ensemble,
     )
 
 
 #: Top-level run-config keys :func:`apply_overrides` sets (the method is chosen first: its options follow it).
-TOP_LEVEL_KEYS = ("seed", "holdout", "device")
+TOP_LEVEL_KEYS = ("seed", "holdout", "device", "ensemble")
 
 
 def _sections(method: str) -> dict[str, type]:

@@ -116,7 +116,7 @@ def prune_run(
     options = replace(options or PruneOptions(), target_fraction=float(fraction))
     options.validate()
     report = as_progress(progress)
-    source_field, config, info = load_run(run_dir)  # one line for a missing or incomplete run
+    source_field, config, info = load_run(run_dir, single="prune")  # one line for a missing or incomplete run
     if len(getattr(source_field, "hidden", ())) > 1 and options.axes != "columns":
         raise SinetuneError(f"{run_dir} has {len(source_field.hidden)} hidden layers: only input atoms can be pruned "
                             f"(--axes columns); fewer hidden units would make the layer widths unequal")

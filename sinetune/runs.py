@@ -22,7 +22,7 @@ import torch
 from . import selection
 from .batching import describe_batching, resolve_batching
 from .checkpoint import load_field
-from .config import RunConfig, SignalConfig, check_seed, config_to_dict, load_config
+from .config import RunConfig, SignalConfig, check_ensemble, check_seed, config_to_dict, load_config
 from .divergence import divergence_reason
 from .errors import SinetuneError
 from .evaluation import evaluate
@@ -167,6 +167,7 @@ def prepare_fit(config: RunConfig, signal: Signal | None = None) -> PreparedFit:
     config.train.validate()
     config.signal.validate()
     check_seed(config.seed)
+    check_ensemble(config.ensemble)
     if not 0 <= config.holdout < 1:
         raise SinetuneError(f"holdout must be in [0, 1), got {config.holdout}")
     device = resolve_device(config.device)
@@ -339,6 +340,11 @@ def train_and_finish(prepared: PreparedFit, run_dir: PendingRun | None, overwrit
     """Train a prepared fit (checkpointed when it writes ``run_dir``; continued from the checkpoint
     ``resume``), evaluate it and write its run directory."""
     config, built, report = prepared.config, prepared.built, as_progress(progress)
+    if config.ensemble > 1:  # K members through the same loop, one after another (not checkpointed)
+        from .ensemble import train_ensemble
+
+        ensemble, trained, extra = train_ensemble(prepared, report)
+        return finish_fit(replace(prepared, built=replace(built, field=ensemble)), trained, run_dir, extra, report)
     target = run_dir.target if run_dir is not None else None
     command = f"sinetune fit --resume {shlex.quote(str(target))}"
     with checkpointing(target, checkpoint_header([prepared], overwrite), config.train.checkpoint_every,
@@ -416,11 +422,18 @@ def fit(
     return run(config, out=out, overwrite=overwrite, progress=progress, signal=loaded)
 
 
-def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[SinusoidalField, RunConfig, dict]:
-    """Load a run directory: ``(field, config, info)`` with ``info`` = method, grid_shape, channels."""
+def load_run(run_dir: str | Path, device: str = "cpu", single: str | None = None
+             ) -> tuple[SinusoidalField, RunConfig, dict]:
+    """Load a run directory: ``(field, config, info)`` with ``info`` = method, grid_shape, channels.
+
+    An ensemble run (``config.ensemble`` > 1) loads as a :class:`~sinetune.ensemble.EnsembleField`;
+    ``single``: the command that needs one field instead (an ensemble is then a one-line error)."""
     run_dir = check_run_dir(run_dir)  # a complete run (its manifest), else one line
     config = load_config(run_dir / "config.yaml")
-    fitted, info = load_field(run_dir / "model.safetensors", config.options, resolve_device(device))
+    if single is not None and config.ensemble > 1:
+        raise SinetuneError(f"{single} needs one field, but {run_dir} is an ensemble of {config.ensemble}; "
+                            "fit it with --ensemble 1 for this")
+    fitted, info = load_field(run_dir / "model.safetensors", config.options, resolve_device(device), config.ensemble)
     return fitted, config, info
 
 

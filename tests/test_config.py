@@ -43,7 +43,7 @@ def test_saved_yaml_is_plain():
     assert data["options"]["input_frequencies"][4] == [9, 0]
     assert data["options"]["block_bounds"] == [1.2, 0.6, 0.3]
     assert yaml.safe_load(text) == data
-    assert list(data) == ["signal", "method", "options", "train", "seed", "holdout", "device", "task"]
+    assert list(data) == ["signal", "method", "options", "train", "seed", "holdout", "device", "task", "ensemble"]
 
 
 def test_defaults_from_an_empty_mapping(tmp_path):

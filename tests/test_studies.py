@@ -31,7 +31,8 @@ def test_every_study_is_covered():
     assert sorted(p.name for p in STUDIES.glob("*.py")) == sorted(
         ["allocator_api.py", "audio_variants.py", "band_rule.py", "bf16_matmul.py", "cluster_throughput.py",
          "codec_sweep.py", "denoise_noise_band.py", "fit_many.py", "fused_sine.py", "memory_1024.py",
-         "minibatch_default.py", "rule_search.py", "select_validation.py", "step_budget.py", "inverse_settings.py"])
+         "minibatch_default.py", "rule_search.py", "select_validation.py", "step_budget.py", "inverse_settings.py",
+         "denoise_ensemble.py"])
 
 
 def test_codec_sweep_study(tmp_path):
@@ -106,6 +107,22 @@ def test_inverse_settings_study(tmp_path):
                     "--stop-factors", "1,0.9", "--settings", "tuner", "--width", 8, "--steps", 3,
                     "--out", tmp_path / "denoise.jsonl")
     assert "| σ=0.1 stop 0.9 | tuner | 1 |" in out and "| σ=0.1 stop 1 | tuner | 1 |" in out and "− tv" in out
+
+
+def test_denoise_ensemble_study(tmp_path):
+    write_png(tmp_path / "a.png", smooth_rgb(40, 40))
+    args = ["--images", tmp_path / "a.png", "--size", 32, "--settings", "tuner-l3", "--stop-factors", "1",
+            "--width", 8, "--steps", 3, "--ks", "1,2", "--cache", tmp_path / "cache", "--out", tmp_path / "rows.jsonl"]
+    out = run_study("denoise_ensemble.py", *args)
+    assert "| 32 | 8 | tuner-l3 | 1 | 1 |" in out and "K=2" in out and "| tv |" in out
+    row = json.loads((tmp_path / "rows.jsonl").read_text())
+    assert len(row["members"]) == 2 and set(row["ens_psnr"]) == {"1", "2"} and "tv" in row
+    assert row["ens_psnr"]["1"] == row["members"][0]["clean_psnr"]  # K = 1 is member 0's fit
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    run_study("denoise_ensemble.py", *args)  # a rerun skips the row
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 1
+    out = run_study("denoise_ensemble.py", *args[:-6], "--width", 6, *args[-6:])  # another width is another row
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 2 and "| 32 | 6 | tuner-l3 |" in out
 
 
 def test_bf16_matmul_study():
