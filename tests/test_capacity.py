@@ -76,7 +76,7 @@ def test_explicit_options_override_auto():
                              (64, 64))
     assert (resolved.input_width, resolved.hidden_width, resolved.hidden_layers, resolved.band_fraction) == (
         40, 96, 2, 0.5)
-    assert "given" in tuner.explain(resolved, (64, 64))
+    assert "not the capacity rule's" in tuner.explain(resolved, (64, 64))
     # a given input width alone: the hidden width follows it; the band is not raised for it (refused, saying why)
     assert tuner.resolve(TunerOptions(input_width=300), (128, 128)).hidden_width == 300
     assert tuner.resolve(TunerOptions(input_width=300), (128, 128)).band_fraction == capacity.BAND_FRACTION

@@ -290,7 +290,9 @@ def explain_widths(options: TunerOptions, grid_shape: tuple[int, ...]) -> str:
         ("hidden_width", options.hidden_width, capacity.tuner_capacity(grid_shape, options.period,
                                                                        options.input_width).hidden_width),
         ("hidden_layers", options.hidden_layers, rule.hidden_layers)) if value != derived]
-    return f"{shape} ({', '.join(given)} given; capacity rule: {rule.input_width}/{rule.hidden_width})"
+    # given, or set by a task's recipe (sinetune.tasks.TASK_DEPTH, which the derived: line names)
+    return (f"{shape} ({', '.join(given)} not the capacity rule's: {rule.input_width}/{rule.hidden_width}, "
+            f"{rule.hidden_layers} hidden layer{'s' * (rule.hidden_layers != 1)})")
 
 
 def resolve(options: TunerOptions, grid_shape: tuple[int, ...]) -> TunerOptions:
