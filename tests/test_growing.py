@@ -34,6 +34,17 @@ def test_initial_atoms_are_the_canonical_vectors_then_the_low_block():
     assert len(initial_frequencies(2)) == 12 and len(initial_frequencies(3, dim=1)) == 3
 
 
+def test_residual_energy_is_the_nonuniform_dft_at_each_frequency():
+    """Σ_c |Σ_x r_c(x) e^{-2πi ⟨k, x⟩ / p}|², summed directly over every sample, k = (k_x, k_y)."""
+    rng = np.random.default_rng(0)
+    residual = rng.normal(size=(9, 11, 2))
+    frequencies = np.array([[0, 1], [3, -2], [-4, 5], [6, 0], [1, 1]])
+    y, x = np.meshgrid(np.linspace(-1, 1, 9), np.linspace(-1, 1, 11), indexing="ij")
+    direct = [sum(abs((residual[..., c] * np.exp(-2j * math.pi / PERIOD * (kx * x + ky * y))).sum()) ** 2
+                  for c in range(2)) for kx, ky in frequencies]
+    np.testing.assert_allclose(residual_energy(residual, frequencies, PERIOD), direct, rtol=1e-10)
+
+
 def test_residual_energy_peaks_at_the_planted_frequency():
     values = _planted((24, 28), (3, -2)) - 0.5
     candidates = np.array([[3, -2], [3, 2], [2, -2], [1, 0], [0, 1], [5, 5]])
