@@ -34,6 +34,9 @@ def add_codec_commands(commands: argparse._SubParsersAction) -> None:
     compress.add_argument("--qat-steps", type=int, metavar="N", default=defaults.qat_steps,
                           help=f"steps of the quantisation-aware fine-tune of the chosen network (default "
                                f"{defaults.qat_steps}; 0: none)")
+    compress.add_argument("--dictionary", choices=("sampled", "spectrum"), default=defaults.dictionary,
+                          help="TUNER's input frequencies: sampled (dense low, sparse high; default) or spectrum "
+                               "(the image's own strongest frequencies)")
     compress.add_argument("--coder", choices=("ans", "zlib"), default=defaults.coder,
                           help="entropy coder: ans (constriction, default) or zlib (the simple baseline)")
     compress.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
@@ -58,7 +61,8 @@ def command_compress(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise SinetuneError(f"--steps must be a positive integer, got {args.steps}")
     out = args.out if args.out is not None else Path(Path(args.image).stem + ".stn")
-    options = replace(CodecOptions(), steps=args.steps, qat_steps=args.qat_steps, coder=args.coder)
+    options = replace(CodecOptions(), steps=args.steps, qat_steps=args.qat_steps, coder=args.coder,
+                      dictionary=args.dictionary)
     result = compress(args.image, out, bpp=args.bpp, psnr=args.psnr, method=args.method, options=options,
                       size=args.size, device=args.device, overwrite=args.overwrite,
                       progress=Progress(quiet=args.quiet))

@@ -46,6 +46,9 @@ PSNR_LADDER = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 #: The fits' learning rate by method when :attr:`CodecOptions.lr` is ``None`` (BENCHMARKS.md, *Compression*:
 #: TUNER's 5e-4 default is slightly slow for networks of 30–80 units); a method not named keeps its default.
 CODEC_LR = {"tuner": 2e-3}
+#: ``dictionary="spectrum"`` picks atoms up to this multiple of TUNER's band-limit (the picks lie mostly
+#: far below it; 1.5 and 2 picked the same atoms on DIV2K 00 and 05 at 256², BENCHMARKS.md *Compression*).
+SPECTRUM_BAND_SCALE = 1.5
 #: The narrowest network a bpp target may choose.
 MIN_WIDTH = 4
 
@@ -69,6 +72,10 @@ class CodecOptions:
             the codec's tiny networks), else the method's default (SIREN 1e-4).
         lr_schedule: ``"constant"`` or ``"cosine"`` (decayed to zero over the fit;
             :class:`~sinetune.training.TrainOptions`).
+        dictionary: TUNER's input frequencies: ``"sampled"`` (the method's dense-low, sparse-high draw) or
+            ``"spectrum"`` (``e_1, e_2``, the low block, then the image's own strongest frequencies up to
+            :data:`SPECTRUM_BAND_SCALE` times the band-limit: :func:`sinetune.growing.spectrum_dictionary`,
+            growing's criterion once, before the fit; the file stores the atoms either way). Ignored by SIREN.
         input_ratio: TUNER's input frequencies per hidden unit (``n_0 = input_ratio · n_1``; frozen
             integers, the file stores them in about a byte each, but every one adds a column of ``n_1``
             weights to the hidden matrix). Ignored by SIREN.
@@ -87,6 +94,7 @@ class CodecOptions:
     batch_size: int | Literal["full"] = 16384
     lr: float | None = None
     lr_schedule: Literal["constant", "cosine"] = "constant"
+    dictionary: Literal["sampled", "spectrum"] = "sampled"
     input_ratio: float = 1.0
     qat_steps: int = 100
     qat_lr: float | None = None
@@ -111,6 +119,8 @@ class CodecOptions:
         if not (isinstance(self.input_ratio, (int, float)) and math.isfinite(self.input_ratio)
                 and 0 < self.input_ratio <= 64):
             raise SinetuneError(f"input_ratio must be a number in (0, 64], got {self.input_ratio!r}")
+        if self.dictionary not in ("sampled", "spectrum"):
+            raise SinetuneError(f"dictionary must be sampled or spectrum, got {self.dictionary!r}")
         if self.hidden_layers is not None and self.hidden_layers < 1:
             raise SinetuneError(f"hidden_layers must be positive, got {self.hidden_layers}")
         if self.steps < 1:
@@ -235,6 +245,8 @@ class CandidateSearch:
 
             inputs = max(1, round(width * self.options.input_ratio))
             shape["input_width"] = held_input_width(self.signal.grid_shape, inputs, entry.options_type().period)
+            if self.options.dictionary == "spectrum":
+                shape.update(self.spectrum_atoms(replace(entry.options_type(), **shape)))
         if self.options.hidden_layers is not None:
             shape["hidden_layers"] = self.options.hidden_layers
         lr = self.options.lr if self.options.lr is not None else CODEC_LR.get(self.method)
@@ -243,6 +255,17 @@ class CandidateSearch:
         return RunConfig(signal=SignalConfig(path=self.signal.source or self.signal.name), method=self.method,
                          options=replace(entry.options_type(), **shape), train=train_options,
                          seed=self.options.seed, holdout=0.0, device=self.device)
+
+    def spectrum_atoms(self, options: Any) -> dict[str, Any]:
+        """The TUNER fields of ``options``' size whose atoms are the image's own (``dictionary="spectrum"``)."""
+        from .growing import spectrum_dictionary
+        from .methods import tuner
+
+        sized = tuner.resolve(options, self.signal.grid_shape)
+        band = max(2, round(sized.band_limit * SPECTRUM_BAND_SCALE))
+        atoms = spectrum_dictionary(self.signal.values, sized.input_width, band, sized.period)
+        return {"input_width": len(atoms), "input_frequencies": tuple(map(tuple, atoms.tolist())),
+                "band_limit": max(band, int(np.abs(atoms).max()))}
 
     def parameters(self, width: int) -> int:
         """Weights of a network of ``width`` (built, not trained)."""
@@ -361,5 +384,6 @@ def search_psnr(search: CandidateSearch, target: float) -> Candidate:
     return search.finetuned(best, lambda c: c.psnr >= target)
 
 
-__all__ = ["CODEC_LR", "CODEC_METHODS", "MIN_WIDTH", "PSNR_LADDER", "Candidate", "CandidateSearch", "CodecOptions",
-           "decode_image", "encode_fitted", "render_decoded", "search_bpp", "search_psnr", "widths_for_budget"]
+__all__ = ["CODEC_LR", "CODEC_METHODS", "MIN_WIDTH", "PSNR_LADDER", "SPECTRUM_BAND_SCALE", "Candidate",
+           "CandidateSearch", "CodecOptions", "decode_image", "encode_fitted", "render_decoded", "search_bpp",
+           "search_psnr", "widths_for_budget"]

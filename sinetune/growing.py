@@ -143,6 +143,31 @@ def pick_frequencies(residual: np.ndarray, present: np.ndarray, band_limit: int,
     return np.asarray(picks, dtype=np.int64).reshape(-1, dim)
 
 
+def spectrum_dictionary(values: np.ndarray, count: int, band_limit: int, period: float,
+                        start_radius: int = 1) -> np.ndarray:
+    """A dictionary of ``count`` atoms picked from a signal's own spectrum: growing's criterion
+    (:func:`pick_frequencies`) applied once, to the signal less its mean, before any fit.
+
+    Args:
+        values: ``grid_shape + (C,)`` samples (1-D or 2-D, on :func:`residual_energy`'s grid).
+        count: ``n_0``, atoms in all (at least the start's).
+        band_limit: candidates have ``max|k_i| ≤ band_limit``.
+        period: the field's period ``p``.
+        start_radius: the atoms every dictionary starts with (:func:`initial_frequencies`).
+
+    Returns:
+        ``(≤ count, d)`` int64: ``e_1 … e_d``, the low block, then the strongest non-neighbouring
+        frequencies of ``values``, strongest first.
+    """
+    dim = values.ndim - 1
+    start = initial_frequencies(start_radius, dim)
+    if count < len(start):
+        raise SinetuneError(f"a spectrum dictionary starts with {len(start)} atoms; {count} asked")
+    centred = values - values.reshape(-1, values.shape[-1]).mean(axis=0)
+    picks = pick_frequencies(centred, start, max(band_limit, start_radius), count - len(start), period)
+    return np.concatenate([start, picks])
+
+
 @dataclass
 class GrowResult:
     """What :func:`grow_field` returns.
@@ -258,4 +283,5 @@ def grow_field(
     return result
 
 
-__all__ = ["GrowOptions", "GrowResult", "grow_field", "initial_frequencies", "pick_frequencies", "residual_energy"]
+__all__ = ["GrowOptions", "GrowResult", "grow_field", "initial_frequencies", "pick_frequencies", "residual_energy",
+           "spectrum_dictionary"]

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +171,23 @@ def test_encode_fitted_takes_any_field_a_pruned_one_too(tmp_path, rgb_image, gen
     (tmp_path / "p.stn").write_bytes(point.encoded.data)
     decoded = decompress(tmp_path / "p.stn")
     assert psnr(decoded.astype(np.float32) / 255, signal.values) == point.psnr
+
+
+def test_spectrum_dictionary_takes_the_images_frequencies_and_round_trips(tmp_path):
+    from sinetune.codec_search import CandidateSearch
+    from sinetune.progress import as_progress
+    from sinetune.signals import Signal
+
+    y, x = np.meshgrid(np.linspace(-1, 1, 48), np.linspace(-1, 1, 48), indexing="ij")
+    stripes = 0.5 + 0.4 * np.sin(2 * np.pi / 2.1 * (5 * x - 3 * y))  # TUNER's period 2.1: the atom (5, -3)
+    signal = Signal(np.repeat(stripes[..., None], 3, axis=-1).astype(np.float32), name="stripes")
+    options = CodecOptions(widths=(8,), bits=(8,), steps=60, qat_steps=0, dictionary="spectrum")
+    atoms = CandidateSearch(signal, "tuner", options, "cpu", as_progress(False)).config(8).options.input_frequencies
+    assert atoms[:2] == ((1, 0), (0, 1)) and atoms[4] == (5, -3)  # e_1, e_2, the low block, then the stripes
+    sampled = CandidateSearch(signal, "tuner", CodecOptions(), "cpu", as_progress(False)).config(8).options
+    assert sampled.input_frequencies is None  # the default draws them
+    result = compress(signal, tmp_path / "s.stn", bpp=24.0, options=options)
+    assert np.array_equal(decompress(result.path), result.decoded)  # the file carries the picked atoms
+    assert result.psnr > compress(signal, bpp=24.0, options=replace(options, dictionary="sampled")).psnr
+    with pytest.raises(SinetuneError, match="dictionary must be"):
+        CodecOptions(dictionary="learned").validate()

@@ -114,3 +114,15 @@ def test_grow_options_round_trip_yaml_and_validate():
         GrowOptions(add_per_round=0).validate()
     with pytest.raises(SinetuneError, match="start_radius"):
         grow_field(Signal(np.zeros((8, 8, 1), np.float32), "z"), GrowOptions(start_radius=3, max_input_width=5))
+
+
+def test_spectrum_dictionary_starts_with_the_low_block_then_the_signals_peaks():
+    from sinetune.growing import spectrum_dictionary
+
+    values = _planted((40, 40), (7, 2)) + _planted((40, 40), (-3, 9), phase=1.0)
+    atoms = spectrum_dictionary(values, 8, band_limit=10, period=PERIOD)
+    assert atoms[:4].tolist() == initial_frequencies(1).tolist()
+    assert {tuple(k) for k in atoms[4:6].tolist()} == {(7, 2), (3, -9)}  # half-plane representatives
+    assert len(atoms) == 8 and len({tuple(k) for k in atoms.tolist()}) == 8
+    with pytest.raises(SinetuneError, match="starts with 4 atoms"):
+        spectrum_dictionary(values, 3, band_limit=10, period=PERIOD)

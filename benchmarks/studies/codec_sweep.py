@@ -61,7 +61,7 @@ def options_of(name: str) -> CodecOptions:
         key, _, value = extra.partition("=")
         if key == "bits":
             fields[key] = tuple(int(v) for v in value.split("/"))
-        elif key in ("granularity", "lr_schedule"):
+        elif key in ("granularity", "lr_schedule", "dictionary"):
             fields[key] = value
         else:
             number = float(value)
