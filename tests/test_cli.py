@@ -45,7 +45,7 @@ def test_fit_writes_a_run_directory(tmp_path, rgb_image, capsys):
     assert metrics["steps"] == 5 and metrics["parameters"] == 16 + 16 * 16 + 16 + 16 * 3 + 3
     assert f"train PSNR {metrics['train_psnr']:.2f} dB" in stdout
     assert metrics["derived"].startswith("image kept at its own size 32×32 (--size 32); TUNER 16 input frequencies, "
-                                         "1 hidden layer of 16 (input_width, hidden_width given")
+                                         "1 hidden layer of 16 (input_width, hidden_width not the capacity rule's")
     assert "; band-limit b = " in metrics["derived"]
     assert f"derived: {metrics['derived']}" in stderr and "derived" not in stdout  # said once, before training
 
